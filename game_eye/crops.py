@@ -1,0 +1,23 @@
+"""The crop policy shared by verifier training data and GameEye's verification stage.
+
+A proposal box becomes a square crop centred on the box, its side ``max(w, h) * (1 + 2 * margin)``,
+so the verifier always sees the object with some context around it, whatever its aspect ratio.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+RUNTIME_MARGIN = 0.3
+
+
+def square_crop_box(box: Sequence[float], margin: float = RUNTIME_MARGIN,
+                    shift: tuple[float, float] = (0.0, 0.0)) -> tuple[float, float, float, float]:
+    """Square [x1, y1, x2, y2] around ``box``; ``shift`` moves the centre by a fraction of the side
+    of the box (used to mimic imprecise proposals in training). It may extend past the image:
+    PIL's ``Image.crop`` pads with black there, the same in training and at runtime."""
+    x1, y1, x2, y2 = map(float, box)
+    side = max(x2 - x1, y2 - y1, 1.0)
+    cx = (x1 + x2) / 2 + shift[0] * side
+    cy = (y1 + y2) / 2 + shift[1] * side
+    half = side * (1 + 2 * margin) / 2
+    return (cx - half, cy - half, cx + half, cy + half)

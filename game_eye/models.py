@@ -1,0 +1,142 @@
+"""Model builders for both stages, shared by training (gaa_mlops) and the runtime (GameEye).
+
+Everything here rebuilds a model from plain values stored in a weight file, so GameEye needs
+no config and no MLflow. Nothing is ever downloaded: every builder passes ``weights=None`` and
+``weights_backbone=None``.
+
+Detector archs:
+  * ``ssd_tiny``: torchvision ``SSD`` with a small plain-conv backbone (stride 8/16/32 feature
+    maps) and pixel-square anchors sized for close buttons on a downscaled portrait screenshot.
+    It learns far more per CPU minute than the MobileNet/VGG backbones (see DESIGN.md).
+  * ``ssdlite320_mobilenet_v3_large`` and ``ssd300_vgg16``: torchvision's builders, from scratch.
+Classifier archs: ``resnet34`` (and ``resnet18`` for tiny tests), from scratch.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+from torchvision.models import resnet18, resnet34
+from torchvision.models.detection import ssd300_vgg16, ssdlite320_mobilenet_v3_large
+from torchvision.models.detection.image_list import ImageList
+from torchvision.models.detection.ssd import SSD, SSDHead
+
+DETECTOR_ARCHS = ("ssd_tiny", "ssdlite320_mobilenet_v3_large", "ssd300_vgg16")
+CLASSIFIER_ARCHS = ("resnet34", "resnet18")
+
+# ImageNet statistics: a conventional normalisation, not a pretrained-weights dependency.
+IMAGE_MEAN = (0.485, 0.456, 0.406)
+IMAGE_STD = (0.229, 0.224, 0.225)
+
+
+def _conv_bn_relu(cin: int, cout: int, stride: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+    )
+
+
+class TinyBackbone(nn.Module):
+    """Five stride-2 stages of two 3x3 conv-BN-ReLU each; returns the stride 8, 16 and 32 maps."""
+
+    def __init__(self, channels: Sequence[int] = (16, 32, 64, 128, 128)):
+        super().__init__()
+        stages, cin = [], 3
+        for cout in channels:
+            stages.append(nn.Sequential(_conv_bn_relu(cin, cout, 2), _conv_bn_relu(cout, cout, 1)))
+            cin = cout
+        self.stages = nn.ModuleList(stages)
+        self.out_channels = list(channels[2:])
+
+    def forward(self, x: torch.Tensor) -> "OrderedDict[str, torch.Tensor]":
+        feats = OrderedDict()
+        for i, stage in enumerate(self.stages):
+            x = stage(x)
+            if i >= 2:
+                feats[str(i - 2)] = x
+        return feats
+
+
+class PixelBoxGenerator(nn.Module):
+    """SSD default boxes given in pixels, square in pixels whatever the input's aspect ratio.
+
+    torchvision's DefaultBoxGenerator scales boxes by the image's width and height separately,
+    so on a portrait input its "square" boxes are tall rectangles; close buttons are square.
+    """
+
+    def __init__(self, sizes: Sequence[Sequence[float]], aspect_ratios: Sequence[float] = (1.0,)):
+        super().__init__()
+        self.sizes = [list(map(float, s)) for s in sizes]
+        self.aspect_ratios = [list(map(float, aspect_ratios)) for _ in sizes]
+
+    def num_anchors_per_location(self) -> list[int]:
+        return [len(s) * len(a) for s, a in zip(self.sizes, self.aspect_ratios)]
+
+    def _level_boxes(self, level: int, grid: Sequence[int], image_size: Sequence[int], dtype) -> torch.Tensor:
+        gh, gw = int(grid[0]), int(grid[1])
+        sy, sx = image_size[0] / gh, image_size[1] / gw
+        wh = torch.tensor(
+            [[s * a**0.5, s / a**0.5] for s in self.sizes[level] for a in self.aspect_ratios[level]], dtype=dtype
+        )
+        cy, cx = torch.meshgrid(
+            (torch.arange(gh, dtype=dtype) + 0.5) * sy, (torch.arange(gw, dtype=dtype) + 0.5) * sx, indexing="ij"
+        )
+        centers = torch.stack([cx, cy], dim=-1).reshape(-1, 1, 2)
+        half = (wh / 2).reshape(1, -1, 2)
+        return torch.cat([centers - half, centers + half], dim=-1).reshape(-1, 4)
+
+    def forward(self, image_list: ImageList, feature_maps: list[torch.Tensor]) -> list[torch.Tensor]:
+        image_size = image_list.tensors.shape[-2:]
+        dtype, device = feature_maps[0].dtype, feature_maps[0].device
+        boxes = torch.cat(
+            [self._level_boxes(i, f.shape[-2:], image_size, dtype) for i, f in enumerate(feature_maps)]
+        ).to(device)
+        return [boxes for _ in image_list.image_sizes]
+
+
+def build_detector(arch: str, num_classes: int, image_size: Sequence[int], **kwargs: Any) -> nn.Module:
+    """Build an untrained detector; ``num_classes`` counts background. ``image_size`` is [H, W]."""
+    h, w = int(image_size[0]), int(image_size[1])
+    common = dict(
+        score_thresh=float(kwargs.get("score_thresh", 0.01)),
+        nms_thresh=float(kwargs.get("nms_thresh", 0.45)),
+        detections_per_img=int(kwargs.get("detections_per_img", 20)),
+        topk_candidates=int(kwargs.get("topk_candidates", 100)),
+    )
+    if arch == "ssd_tiny":
+        channels = kwargs.get("channels", (16, 32, 64, 128, 128))
+        sizes = kwargs.get("anchor_sizes", ((12, 18), (26, 38), (54, 80)))
+        backbone = TinyBackbone(channels)
+        anchors = PixelBoxGenerator(sizes, kwargs.get("aspect_ratios", (1.0,)))
+        head = SSDHead(backbone.out_channels, anchors.num_anchors_per_location(), num_classes)
+        return SSD(backbone, anchors, (h, w), num_classes, IMAGE_MEAN, IMAGE_STD, head=head, **common)
+    if arch == "ssdlite320_mobilenet_v3_large":
+        model = ssdlite320_mobilenet_v3_large(weights=None, weights_backbone=None, num_classes=num_classes, **common)
+    elif arch == "ssd300_vgg16":
+        model = ssd300_vgg16(weights=None, weights_backbone=None, num_classes=num_classes, **common)
+    else:
+        raise ValueError(f"unknown detector arch {arch!r}; valid: {list(DETECTOR_ARCHS)}")
+    model.transform.fixed_size = (h, w)
+    return model
+
+
+def build_classifier(arch: str, num_classes: int, **kwargs: Any) -> nn.Module:
+    """Build an untrained crop verifier."""
+    builders = {"resnet34": resnet34, "resnet18": resnet18}
+    if arch not in builders:
+        raise ValueError(f"unknown classifier arch {arch!r}; valid: {list(CLASSIFIER_ARCHS)}")
+    return builders[arch](weights=None, num_classes=num_classes)
+
+
+def build_from_weights(doc: dict[str, Any]) -> nn.Module:
+    """Rebuild the model described by a loaded weight file and load its state_dict (eval mode)."""
+    kwargs = dict(doc.get("model_kwargs") or {})
+    if doc["arch"] in DETECTOR_ARCHS:
+        model = build_detector(doc["arch"], doc["num_classes"], doc["image_size"], **kwargs)
+    else:
+        model = build_classifier(doc["arch"], doc["num_classes"], **kwargs)
+    model.load_state_dict(doc["state_dict"])
+    return model.eval()
