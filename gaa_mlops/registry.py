@@ -1,0 +1,89 @@
+"""Model registry helpers: register trained weights, resolve a version by number or alias, fetch it.
+
+A registered version's source is the run artifact directory ``runs:/<run_id>/weights`` holding
+``best_weight.pth``; ``mlflow.artifacts.download_artifacts("models:/gaa-ssd@champion")`` fetches it.
+
+Version tags written here (training): ``run_id``, ``dataset_digest``, ``git_commit``,
+``weights_sha256``, ``val_metric``, ``val_metric_name``. Evaluation adds ``eval.*`` tags,
+promotion ``promoted_*``, deploy ``deployed_*``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping
+
+import mlflow
+from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+
+from game_eye.weights import file_sha256
+
+WEIGHTS_DIR = "weights"
+WEIGHTS_FILE = "best_weight.pth"
+CANDIDATE = "candidate"
+CHAMPION = "champion"
+
+
+class RegistryError(LookupError):
+    """A model, version or alias that does not exist, or a version whose weights are unusable."""
+
+
+def register_weights(client: MlflowClient, model_name: str, run_id: str, tags: Mapping[str, object],
+                     alias: str | None = CANDIDATE, description: str | None = None) -> ModelVersion:
+    """Register ``runs:/<run_id>/weights`` as a new version of ``model_name`` and point ``alias`` at it."""
+    try:
+        client.get_registered_model(model_name)
+    except MlflowException:
+        client.create_registered_model(model_name)
+    source = f"{client.get_run(run_id).info.artifact_uri}/{WEIGHTS_DIR}"
+    mv = client.create_model_version(model_name, source, run_id=run_id,
+                                     tags={k: str(v) for k, v in tags.items()}, description=description)
+    if alias:
+        client.set_registered_model_alias(model_name, alias, mv.version)
+    return client.get_model_version(model_name, mv.version)
+
+
+def resolve_version(client: MlflowClient, model_name: str, version: int | str | None = None,
+                    alias: str | None = None) -> ModelVersion:
+    """The version given by number, else by alias; errors list what exists."""
+    try:
+        registered = client.get_registered_model(model_name)
+    except MlflowException as exc:
+        names = sorted(m.name for m in client.search_registered_models())
+        raise RegistryError(f"registered model {model_name!r} does not exist; existing: {names}") from exc
+    if version is not None:
+        try:
+            return client.get_model_version(model_name, str(version))
+        except MlflowException as exc:
+            versions = sorted(int(v.version) for v in client.search_model_versions(f"name='{model_name}'"))
+            raise RegistryError(f"{model_name} has no version {version}; existing: {versions}") from exc
+    alias = alias or CANDIDATE
+    aliases = dict(registered.aliases or {})
+    if alias not in aliases:
+        raise RegistryError(f"{model_name} has no alias {alias!r}; existing aliases: {aliases}")
+    return client.get_model_version_by_alias(model_name, alias)
+
+
+def download_weights(client: MlflowClient, mv: ModelVersion, dst_dir: str | Path) -> Path:
+    """Fetch a version's best_weight.pth into ``dst_dir`` and check it against the registered sha256."""
+    dst_dir = Path(dst_dir)
+    dst_dir.mkdir(parents=True, exist_ok=True)
+    where = f"models:/{mv.name}/{mv.version}"
+    try:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=mv.source, dst_path=str(dst_dir)))
+    except Exception as exc:
+        raise RegistryError(f"{where}: cannot download its artifacts from {mv.source} ({exc})") from exc
+    path = local / WEIGHTS_FILE if local.is_dir() else local
+    if path.name != WEIGHTS_FILE or not path.is_file():
+        raise RegistryError(f"{where} has no {WEIGHTS_FILE} in {mv.source}")
+    expected = (mv.tags or {}).get("weights_sha256")
+    if expected and file_sha256(path) != expected:
+        raise RegistryError(f"{where}: {path} sha256 does not match the registered weights_sha256 {expected}")
+    return path
+
+
+def set_version_tags(client: MlflowClient, mv: ModelVersion, tags: Mapping[str, object]) -> None:
+    """Write several tags on one model version."""
+    for key, value in tags.items():
+        client.set_model_version_tag(mv.name, mv.version, key, str(value))
