@@ -21,3 +21,12 @@ def square_crop_box(box: Sequence[float], margin: float = RUNTIME_MARGIN,
     cy = (y1 + y2) / 2 + shift[1] * side
     half = side * (1 + 2 * margin) / 2
     return (cx - half, cy - half, cx + half, cy + half)
+
+
+def verifier_crop(image, box: Sequence[float], size: int, margin: float = RUNTIME_MARGIN):
+    """The verifier's input for one proposal: ``square_crop_box(box, margin)`` cut from the
+    ORIGINAL-resolution PIL ``image`` (black padding past its edges), resized to ``size`` x ``size``
+    with bilinear resampling. Training crops and GameEye crops both go through this function."""
+    x1, y1, x2, y2 = square_crop_box(box, margin)
+    crop = image.crop((round(x1), round(y1), round(x2), round(y2)))
+    return crop.resize((int(size), int(size)), resample=2)  # 2 == PIL.Image.BILINEAR

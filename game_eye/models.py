@@ -140,3 +140,15 @@ def build_from_weights(doc: dict[str, Any]) -> nn.Module:
         model = build_classifier(doc["arch"], doc["num_classes"], **kwargs)
     model.load_state_dict(doc["state_dict"])
     return model.eval()
+
+
+def classifier_input(crops: Sequence[Any]) -> torch.Tensor:
+    """Batch of RGB PIL crops (all the same size) -> float NCHW tensor normalised with
+    IMAGE_MEAN/IMAGE_STD: the verifier's input convention, in training and in GameEye."""
+    import numpy as np
+
+    arr = np.stack([np.asarray(c.convert("RGB"), dtype=np.uint8) for c in crops])
+    x = torch.from_numpy(arr).permute(0, 3, 1, 2).float().div_(255.0)
+    mean = torch.tensor(IMAGE_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGE_STD).view(1, 3, 1, 1)
+    return x.sub_(mean).div_(std).contiguous()
