@@ -112,14 +112,18 @@ def build_detector(arch: str, num_classes: int, image_size: Sequence[int], **kwa
         backbone = TinyBackbone(channels)
         anchors = PixelBoxGenerator(sizes, kwargs.get("aspect_ratios", (1.0,)))
         head = SSDHead(backbone.out_channels, anchors.num_anchors_per_location(), num_classes)
-        return SSD(backbone, anchors, (h, w), num_classes, IMAGE_MEAN, IMAGE_STD, head=head, **common)
+        model = SSD(backbone, anchors, (h, w), num_classes, IMAGE_MEAN, IMAGE_STD, head=head, **common)
+        model.transform.fixed_size = (w, h)  # see the note below
+        return model
     if arch == "ssdlite320_mobilenet_v3_large":
         model = ssdlite320_mobilenet_v3_large(weights=None, weights_backbone=None, num_classes=num_classes, **common)
     elif arch == "ssd300_vgg16":
         model = ssd300_vgg16(weights=None, weights_backbone=None, num_classes=num_classes, **common)
     else:
         raise ValueError(f"unknown detector arch {arch!r}; valid: {list(DETECTOR_ARCHS)}")
-    model.transform.fixed_size = (h, w)
+    # torchvision's GeneralizedRCNNTransform reads ``fixed_size`` as (W, H) (it resizes to
+    # [fixed_size[1], fixed_size[0]]); (h, w) would squash a portrait [576, 320] input to 320x576.
+    model.transform.fixed_size = (w, h)
     return model
 
 
