@@ -1,0 +1,236 @@
+"""GameEye's two-stage pipeline: SSD proposals over the screenshot, batched ResNet verification.
+
+    from game_eye.engine import GameEye
+    eye = GameEye("ssd/best_weight.pth", "resnet/best_weight.pth")      # regions="full"
+    entry = eye.detect_file("shot.png")   # {"image", "width", "height", "elapsed_ms", "detections"}
+    dets = eye.detect(PIL.Image.open("shot.png"))   # [{"label", "score", "box"}], best first
+
+Pipeline per screenshot:
+  1. RGB; resize to the detector's ``image_size`` [H, W] (bilinear); one SSD forward.
+  2. Proposals: detector score >= the detector file's ``score_threshold``, label ``close``,
+     NMS (torchvision.ops), top-K by detector score; boxes scaled back to original pixels.
+  3. Region filter (box centre inside a region): ``full`` (default), ``top_corners`` (the old
+     system's top-left and top-right 400x400 areas) or an explicit list of [x1, y1, x2, y2].
+  4. Verification: ``verifier_crop`` of every proposal from the ORIGINAL image, one batched
+     classifier forward, softmax; p = probability of the proposal's label.
+  5. Final score sqrt(detector_score * p); keep p >= the classifier file's ``score_threshold``;
+     sorted by final score, highest first; boxes clipped, in original pixels, 1 decimal.
+
+Imports only torch, torchvision, numpy and pillow.
+"""
+from __future__ import annotations
+
+import io
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any, Optional, Sequence, Union
+
+import numpy as np
+import torch
+from PIL import Image
+from torchvision.models.detection.image_list import ImageList
+from torchvision.ops import nms
+
+from .crops import RUNTIME_MARGIN, verifier_crop
+from .detection_result import DetectionResultContainer
+from .models import CLASSIFIER_ARCHS, DETECTOR_ARCHS, build_from_weights, classifier_input
+from .weights import WeightFileError, file_sha256, load_weights
+
+TOP_CORNER_SIZE = 400
+RegionSpec = Union[str, Sequence[Sequence[float]], None]
+
+
+def _load_model(path: Union[str, os.PathLike], archs: Sequence[str], flag: str) -> tuple[dict, torch.nn.Module]:
+    doc = load_weights(path, expect_arch=tuple(archs))
+    try:
+        model = build_from_weights(doc)
+    except Exception as exc:  # state_dict shape mismatch, bad model_kwargs, ...
+        raise WeightFileError(f"weight file {path} ({flag}) does not rebuild as {doc['arch']!r}: "
+                              f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}") from exc
+    return doc, model.eval()
+
+
+def resolve_regions(regions: RegionSpec, width: int, height: int) -> Optional[list[tuple[float, float, float, float]]]:
+    """Regions in original pixels, or None for the full screen."""
+    if regions is None or (isinstance(regions, str) and regions == "full"):
+        return None
+    if isinstance(regions, str):
+        if regions == "top_corners":
+            s = TOP_CORNER_SIZE
+            return [(0.0, 0.0, float(min(s, width)), float(min(s, height))),
+                    (float(max(width - s, 0)), 0.0, float(width), float(min(s, height)))]
+        raise ValueError(f"unknown regions {regions!r}; valid: 'full', 'top_corners' or a list of [x1, y1, x2, y2]")
+    out = []
+    for r in regions:
+        if len(r) != 4:
+            raise ValueError(f"a region must be [x1, y1, x2, y2], got {r!r}")
+        out.append(tuple(float(v) for v in r))
+    return out
+
+
+def _centre_in(box: Sequence[float], regions: Sequence[Sequence[float]]) -> bool:
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    return any(r[0] <= cx <= r[2] and r[1] <= cy <= r[3] for r in regions)
+
+
+class GameEye:
+    """Both models loaded once; ``detect``/``detect_file``/``detect_bytes`` per screenshot.
+
+    Raises ``WeightFileError`` (its message names the file) when a weight file is missing,
+    truncated, not gaa-weights/1, of the wrong family (a classifier given as the detector or the
+    reverse) or lacks the ``label`` class.
+    """
+
+    def __init__(self, ssd_weights: Union[str, os.PathLike], resnet_weights: Union[str, os.PathLike],
+                 regions: RegionSpec = "full", top_k: int = 10, nms_iou: float = 0.45,
+                 label: str = "close", num_threads: Optional[int] = None):
+        t0 = time.perf_counter()
+        torch.set_num_threads(int(num_threads or os.cpu_count() or 1))
+        self.ssd_path, self.resnet_path = str(ssd_weights), str(resnet_weights)
+        self.det_doc, self.detector = _load_model(ssd_weights, DETECTOR_ARCHS, "--ssd-weights")
+        self.cls_doc, self.classifier = _load_model(resnet_weights, CLASSIFIER_ARCHS, "--resnet-weights")
+        self.label = label
+        det_classes, cls_classes = list(self.det_doc["classes"]), list(self.cls_doc["classes"])
+        if label not in det_classes:
+            raise WeightFileError(f"weight file {ssd_weights} has no class {label!r} (classes {det_classes})")
+        if label not in cls_classes:
+            raise WeightFileError(f"weight file {resnet_weights} has no class {label!r} (classes {cls_classes})")
+        self.det_label_index = det_classes.index(label)
+        self.cls_label_index = cls_classes.index(label)
+        self.det_threshold = float(self.det_doc["score_threshold"])
+        self.cls_threshold = float(self.cls_doc["score_threshold"])
+        h, w = self.det_doc["image_size"]
+        self.det_size = (int(h), int(w))
+        cs = self.cls_doc["image_size"]
+        self.cls_size = int(cs[0] if isinstance(cs, (list, tuple)) else cs)
+        self.regions = regions
+        resolve_regions(regions, 1, 1)  # fail early on a bad spec
+        self.top_k = int(top_k)
+        self.nms_iou = float(nms_iou)
+        # The SSD's own postprocess keeps scores > score_thresh; ours is >= the calibrated one.
+        self.detector.score_thresh = self.det_threshold - 1e-6
+        tr = self.detector.transform
+        self._mean = torch.tensor(tr.image_mean).view(1, 3, 1, 1)
+        self._std = torch.tensor(tr.image_std).view(1, 3, 1, 1)
+        self.load_ms = (time.perf_counter() - t0) * 1000
+
+    # ------------------------------------------------------------------ info
+    def info(self) -> dict[str, Any]:
+        def one(path: str, doc: dict) -> dict[str, Any]:
+            return {"path": path, "arch": doc["arch"], "classes": list(doc["classes"]),
+                    "image_size": doc["image_size"], "score_threshold": float(doc["score_threshold"]),
+                    "model_name": doc.get("model_name"), "version": doc.get("version"),
+                    "run_id": doc.get("run_id"), "sha256": file_sha256(path)}
+        return {"ssd": one(self.ssd_path, self.det_doc), "resnet": one(self.resnet_path, self.cls_doc),
+                "regions": self.regions if isinstance(self.regions, (str, type(None))) else list(self.regions),
+                "top_k": self.top_k, "load_ms": round(self.load_ms, 1)}
+
+    # ------------------------------------------------------------------ stages
+    @torch.inference_mode()
+    def _detector_forward(self, small: Image.Image) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """SSD on an image already at the detector's size: boxes (in that frame), scores, labels.
+
+        Same computation as ``SSD.forward`` in eval mode minus the transform's resize, which is a
+        no-op on an image already at ``fixed_size``."""
+        m = self.detector
+        x = torch.from_numpy(np.array(small, dtype=np.uint8)).permute(2, 0, 1).unsqueeze(0).float()
+        x = x.div_(255.0).sub_(self._mean).div_(self._std)
+        feats = m.backbone(x)
+        feats = list(feats.values()) if isinstance(feats, dict) else [feats]
+        head = m.head(feats)
+        size = [(x.shape[-2], x.shape[-1])]
+        anchors = m.anchor_generator(ImageList(x, size), feats)
+        det = m.postprocess_detections(head, anchors, size)[0]
+        return det["boxes"], det["scores"], det["labels"]
+
+    @torch.inference_mode()
+    def _verify(self, image: Image.Image, boxes: list[list[float]]) -> list[float]:
+        crops = [verifier_crop(image, b, self.cls_size, RUNTIME_MARGIN) for b in boxes]
+        logits = self.classifier(classifier_input(crops))
+        return torch.softmax(logits.float(), dim=1)[:, self.cls_label_index].tolist()
+
+    # ------------------------------------------------------------------ public
+    def detect(self, image: Image.Image, regions: RegionSpec = None) -> list[dict[str, Any]]:
+        """Detections for one PIL image: [{"label", "score", "box": [x1, y1, x2, y2]}], best first.
+
+        ``regions`` overrides the instance's region setting for this call."""
+        img = image if image.mode == "RGB" else image.convert("RGB")
+        W, H = img.size
+        h, w = self.det_size
+        small = img.resize((w, h), Image.BILINEAR)
+        boxes, scores, labels = self._detector_forward(small)
+
+        keep = (labels == self.det_label_index) & (scores >= self.det_threshold)
+        boxes, scores = boxes[keep], scores[keep]
+        if boxes.numel() == 0:
+            return []
+        keep = nms(boxes, scores, self.nms_iou)[: self.top_k]  # nms returns indices by decreasing score
+        boxes, scores = boxes[keep], scores[keep]
+        boxes = boxes * torch.tensor([W / w, H / h, W / w, H / h])
+        boxes[:, 0::2] = boxes[:, 0::2].clamp(0, W)
+        boxes[:, 1::2] = boxes[:, 1::2].clamp(0, H)
+        props = [(b, s) for b, s in zip(boxes.tolist(), scores.tolist())]
+
+        regs = resolve_regions(self.regions if regions is None else regions, W, H)
+        if regs is not None:
+            props = [p for p in props if _centre_in(p[0], regs)]
+        if not props:
+            return []
+
+        probs = self._verify(img, [b for b, _ in props])
+        out = []
+        for (box, s), p in zip(props, probs):
+            if p < self.cls_threshold:
+                continue
+            score = math.sqrt(max(s, 0.0) * max(p, 0.0))
+            out.append({"label": self.label, "score": min(max(round(score, 6), 0.0), 1.0),
+                        "box": [round(v, 1) for v in box]})
+        out.sort(key=lambda d: d["score"], reverse=True)
+        return out
+
+    def detect_bytes(self, data: bytes, name: str = "<bytes>", regions: RegionSpec = None) -> dict[str, Any]:
+        """One JSON entry for encoded image bytes (PNG, JPEG, ...); ``error`` when undecodable."""
+        t0 = time.perf_counter()
+        try:
+            img = _decode(io.BytesIO(data))
+        except Exception as exc:
+            return {"image": name, "error": _reason(exc)}
+        return self._entry(name, img, t0, regions)
+
+    def detect_file(self, path: Union[str, os.PathLike], regions: RegionSpec = None) -> dict[str, Any]:
+        """One JSON entry for an image file: ``{"image", "width", "height", "elapsed_ms", "detections"}``
+        or ``{"image", "error"}`` when the file cannot be read or decoded. Never raises for a bad image."""
+        t0 = time.perf_counter()
+        try:
+            if Path(path).is_dir():
+                raise IsADirectoryError(f"{path} is a directory")
+            img = _decode(path)
+        except Exception as exc:
+            return {"image": str(path), "error": _reason(exc)}
+        return self._entry(str(path), img, t0, regions)
+
+    def _entry(self, name: str, img: Image.Image, t0: float, regions: RegionSpec) -> dict[str, Any]:
+        try:
+            dets = self.detect(img, regions)
+        except Exception as exc:  # e.g. a degenerate 1x1 image; keep the batch going
+            return {"image": name, "error": f"inference failed: {_reason(exc)}"}
+        return {"image": name, "width": int(img.width), "height": int(img.height),
+                "elapsed_ms": round((time.perf_counter() - t0) * 1000, 2), "detections": dets}
+
+
+def _decode(src) -> Image.Image:
+    with Image.open(src) as im:
+        im.load()  # force the full decode: truncated files fail here, not later
+        return im.convert("RGB")
+
+
+def _reason(exc: BaseException) -> str:
+    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__
+
+
+def entry_to_container(entry: dict[str, Any]) -> DetectionResultContainer:
+    """The old client's pickle payload for one JSON entry."""
+    return DetectionResultContainer.from_dict(entry)
