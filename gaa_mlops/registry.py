@@ -17,7 +17,7 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
-from game_eye.weights import file_sha256
+from game_eye.weights import file_sha256, save_weights
 
 WEIGHTS_DIR = "weights"
 WEIGHTS_FILE = "best_weight.pth"
@@ -41,6 +41,27 @@ def register_weights(client: MlflowClient, model_name: str, run_id: str, tags: M
                                      tags={k: str(v) for k, v in tags.items()}, description=description)
     if alias:
         client.set_registered_model_alias(model_name, alias, mv.version)
+    return client.get_model_version(model_name, mv.version)
+
+
+def publish_weights(client: MlflowClient, model_name: str, run_id: str, payload: dict, tags: Mapping[str, object],
+                    workdir: str | Path, alias: str = CANDIDATE) -> ModelVersion:
+    """Create a new version of ``model_name``, write best_weight.pth with that version in its
+    provenance, log it to ``runs:/<run_id>/weights``, tag its sha256, then move ``alias`` to it.
+
+    A failure part-way deletes the half-made version, so the registry never shows a version
+    without its weights; the alias moves only once everything is in place.
+    """
+    mv = register_weights(client, model_name, run_id, tags, alias=None)
+    try:
+        path = save_weights(Path(workdir) / WEIGHTS_FILE, {**payload, "model_name": model_name,
+                                                           "version": str(mv.version), "run_id": run_id})
+        client.log_artifact(run_id, str(path), artifact_path=WEIGHTS_DIR)
+        client.set_model_version_tag(model_name, mv.version, "weights_sha256", file_sha256(path))
+        client.set_registered_model_alias(model_name, alias, mv.version)
+    except BaseException:
+        client.delete_model_version(model_name, mv.version)
+        raise
     return client.get_model_version(model_name, mv.version)
 
 

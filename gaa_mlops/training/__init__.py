@@ -1,0 +1,1 @@
+"""Training of the detector (SSD) and the crop verifier (ResNet34); see ``gaa_mlops.train``."""

@@ -1,0 +1,43 @@
+"""Self-describing training checkpoints (``last.pth``) for resume, written atomically."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+CHECKPOINT_FORMAT = "gaa-checkpoint/1"
+
+
+def rng_state() -> dict[str, Any]:
+    """Training draws all its randomness from torch (shuffling, augmentation), so this is enough."""
+    return {"torch": torch.get_rng_state()}
+
+
+def restore_rng(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+
+
+def save_checkpoint(path: str | os.PathLike, **content: Any) -> Path:
+    """Write ``content`` plus the format marker atomically (temp file + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save({"format": CHECKPOINT_FORMAT, **content}, fh)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Load a checkpoint written by ``save_checkpoint`` (plain tensors and containers only)."""
+    doc = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(doc, dict) or doc.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not a {CHECKPOINT_FORMAT} checkpoint")
+    return doc

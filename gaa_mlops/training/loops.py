@@ -1,0 +1,151 @@
+"""One epoch of training and one pass of validation, for each task. Plain objects in, numbers out."""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite; training stops and keeps the last good checkpoint."""
+
+
+def detection_collate(batch):
+    images, targets = zip(*batch)
+    return list(images), list(targets)
+
+
+def _device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def _to(images, targets, device):
+    return [i.to(device) for i in images], [{k: v.to(device) for k, v in t.items()} for t in targets]
+
+
+def _check_finite(loss: torch.Tensor, epoch: int, step: int) -> None:
+    if not math.isfinite(loss.item()):
+        raise NonFiniteLossError(f"loss is {loss.item()} at epoch {epoch}, batch {step}")
+
+
+def train_detector_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler, loader: DataLoader,
+                         epoch: int, desc: str = "train") -> dict[str, float]:
+    """SSD: the model returns its regression and classification losses in train mode."""
+    model.train()
+    totals = {"loss": 0.0, "bbox_regression": 0.0, "classification": 0.0}
+    seen = 0
+    bar = tqdm(loader, desc=f"{desc} epoch {epoch}", leave=False, dynamic_ncols=True)
+    dev = _device(model)
+    for step, (images, targets) in enumerate(bar):
+        images, targets = _to(images, targets, dev)
+        losses = model(images, targets)
+        loss = sum(losses.values())
+        _check_finite(loss, epoch, step)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+        optimizer.step()
+        scheduler.step()
+        n = len(images)
+        seen += n
+        totals["loss"] += float(loss) * n
+        for k, v in losses.items():
+            totals[k] += float(v) * n
+        bar.set_postfix(loss=f"{float(loss):.3f}", lr=f"{scheduler.get_last_lr()[0]:.4f}")
+    return {k: v / max(seen, 1) for k, v in totals.items()} | {"images": seen}
+
+
+def train_classifier_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler, loader: DataLoader,
+                           epoch: int, augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                           desc: str = "train") -> dict[str, float]:
+    model.train()
+    total, correct, seen = 0.0, 0, 0
+    bar = tqdm(loader, desc=f"{desc} epoch {epoch}", leave=False, dynamic_ncols=True)
+    dev = _device(model)
+    for step, (x, y) in enumerate(bar):
+        x, y = x.to(dev), y.to(dev)
+        if augment is not None:
+            x = augment(x)
+        logits = model(x)
+        loss = nn.functional.cross_entropy(logits, y)
+        _check_finite(loss, epoch, step)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        seen += len(y)
+        total += float(loss) * len(y)
+        correct += int((logits.argmax(1) == y).sum())
+        bar.set_postfix(loss=f"{float(loss):.3f}", lr=f"{scheduler.get_last_lr()[0]:.4f}")
+    return {"loss": total / max(seen, 1), "accuracy": correct / max(seen, 1), "images": seen}
+
+
+def _freeze_batchnorm(model: nn.Module) -> None:
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.eval()
+
+
+@torch.no_grad()
+def validate_detector(model: nn.Module, loader: DataLoader, close_label: int = 1) -> dict:
+    """Val loss (train-mode losses with BN frozen), mAP@0.5 (torchmetrics) and raw predictions."""
+    from torchmetrics.detection import MeanAveragePrecision
+
+    metric = MeanAveragePrecision(iou_thresholds=[0.5], box_format="xyxy")
+    loss_sum, seen = 0.0, 0
+    predictions, truths = [], []
+    dev = _device(model)
+    for images, targets in tqdm(loader, desc="val", leave=False, dynamic_ncols=True):
+        images, targets = _to(images, targets, dev)
+        model.train()
+        _freeze_batchnorm(model)
+        losses = model(images, targets)
+        loss_sum += float(sum(losses.values())) * len(images)
+        seen += len(images)
+        model.eval()
+        outputs = [{k: v.cpu() for k, v in o.items()} for o in model(images)]
+        targets = [{k: v.cpu() for k, v in t.items()} for t in targets]
+        metric.update(outputs, targets)
+        predictions.extend(outputs)
+        truths.extend(targets)
+    model.eval()
+    result = metric.compute()
+    return {
+        "loss": loss_sum / max(seen, 1),
+        "map50": float(result["map_50"]) if float(result["map_50"]) >= 0 else 0.0,
+        "predictions": predictions,
+        "truths": truths,
+    }
+
+
+@torch.no_grad()
+def validate_classifier(model: nn.Module, loader: DataLoader, positive: int = 0) -> dict:
+    """Val loss, accuracy, and precision/recall of the ``positive`` class (``close``) at argmax."""
+    model.eval()
+    loss_sum, probs, labels = 0.0, [], []
+    dev = _device(model)
+    for x, y in tqdm(loader, desc="val", leave=False, dynamic_ncols=True):
+        x, y = x.to(dev), y.to(dev)
+        logits = model(x)
+        loss_sum += float(nn.functional.cross_entropy(logits, y, reduction="sum"))
+        probs.append(torch.softmax(logits, 1).cpu())
+        labels.append(y.cpu())
+    p = torch.cat(probs) if probs else torch.zeros(0, 2)
+    y = torch.cat(labels) if labels else torch.zeros(0, dtype=torch.long)
+    pred = p.argmax(1)
+    tp = int(((pred == positive) & (y == positive)).sum())
+    fp = int(((pred == positive) & (y != positive)).sum())
+    fn = int(((pred != positive) & (y == positive)).sum())
+    n = max(len(y), 1)
+    return {
+        "loss": loss_sum / n,
+        "accuracy": float((pred == y).sum()) / n,
+        "precision": tp / max(tp + fp, 1),
+        "recall": tp / max(tp + fn, 1),
+        "probs": p,
+        "labels": y,
+    }
