@@ -153,6 +153,11 @@ def classifier_input(crops: Sequence[Any]) -> torch.Tensor:
 
     arr = np.stack([np.asarray(c.convert("RGB"), dtype=np.uint8) for c in crops])
     x = torch.from_numpy(arr).permute(0, 3, 1, 2).float().div_(255.0)
-    mean = torch.tensor(IMAGE_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGE_STD).view(1, 3, 1, 1)
-    return x.sub_(mean).div_(std).contiguous()
+    return normalize_classifier_batch(x)
+
+
+def normalize_classifier_batch(x: torch.Tensor) -> torch.Tensor:
+    """[0, 1] NCHW batch -> the classifier's normalised input (training applies the same)."""
+    mean = torch.tensor(IMAGE_MEAN, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGE_STD, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    return ((x - mean) / std).contiguous()

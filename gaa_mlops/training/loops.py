@@ -9,6 +9,8 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from game_eye.models import normalize_classifier_batch
+
 
 class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite; training stops and keeps the last good checkpoint."""
@@ -70,7 +72,7 @@ def train_classifier_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, s
         x, y = x.to(dev), y.to(dev)
         if augment is not None:
             x = augment(x)
-        logits = model(x)
+        logits = model(normalize_classifier_batch(x))
         loss = nn.functional.cross_entropy(logits, y)
         _check_finite(loss, epoch, step)
         optimizer.zero_grad(set_to_none=True)
@@ -130,7 +132,7 @@ def validate_classifier(model: nn.Module, loader: DataLoader, positive: int = 0)
     dev = _device(model)
     for x, y in tqdm(loader, desc="val", leave=False, dynamic_ncols=True):
         x, y = x.to(dev), y.to(dev)
-        logits = model(x)
+        logits = model(normalize_classifier_batch(x))
         loss_sum += float(nn.functional.cross_entropy(logits, y, reduction="sum"))
         probs.append(torch.softmax(logits, 1).cpu())
         labels.append(y.cpu())
