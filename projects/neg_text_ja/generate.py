@@ -1,0 +1,64 @@
+"""Japanese text negatives (not_close): kana/kanji single characters and short words,
+X-like characters (メ 乂 × 又 文 ナ ス), strings with × inside (報酬×2, ×10, コイン×100)
+and typical ad texts, in IPA Gothic / P Gothic / Mincho, various colours and sizes,
+with and without outline, shadow or pill background. 閉じる is deliberately absent (it
+can be a real close button). ㄨ (U+3128) is absent: no installed font has the glyph.
+
+Run: python projects/neg_text_ja/generate.py
+"""
+import sys
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+import _drawing as D  # noqa: E402
+
+X_LIKE = ["メ", "乂", "×", "又", "文", "ナ", "ス", "メ", "×", "乂"]
+X_STRINGS = ["報酬×2", "×2", "×10", "コイン×100", "×3", "×5", "経験値×2", "ボーナス×3", "×100", "ジェム×50",
+             "報酬2倍", "メール", "メダル", "スター", "ナイス"]
+AD_TEXTS = ["今すぐプレイ", "インストール", "無料", "報酬を受け取る", "スキップ", "広告", "あと5秒", "ダウンロード",
+            "無料で遊ぶ", "続ける", "次へ", "プレイ", "ゲット", "獲得", "今すぐ", "メニュー", "ガチャ", "レベルアップ",
+            "限定", "報酬", "開始", "詳しくはこちら", "あと3秒", "PR", "スタート", "勝利", "大人気"]
+SINGLES = ["ア", "カ", "キ", "サ", "タ", "ド", "ヌ", "木", "本", "大", "火", "水", "金", "円", "入", "人", "力", "十",
+           "七", "夕", "あ", "の", "め", "ぬ", "广", "告", "無", "料"]
+FONTS = [D.FONT_JA["gothic"], D.FONT_JA["pgothic"], D.FONT_JA["mincho"]]
+COLS = [D.WHITE, D.WHITE, D.BLACK, (255, 220, 0), (230, 40, 40), D.GREYS[1], D.GREYS[3]] + D.COLOURS
+
+
+def style(rng, i):
+    col = D.pick(rng, COLS)
+    dark = sum(col) < 300
+    kind = i % 5  # 0 plain, 1 outline, 2 shadow, 3 pill bg, 4 outline + shadow
+    kw = dict(colour=col)
+    if kind in (1, 4):
+        kw.update(outline=D.WHITE if dark else D.pick(rng, [D.BLACK, (60, 20, 0), (20, 20, 80)]),
+                  outline_w=int(rng.integers(1, 5)))
+    if kind in (2, 4):
+        kw.update(shadow=dict(alpha=0.6, blur=2, dx=2, dy=2))
+    if kind == 3:
+        kw.update(bg=D.pick(rng, [D.BLACK, D.GREYS[1]] + D.COLOURS), bg_alpha=float(rng.uniform(0.5, 1.0)),
+                  colour=D.WHITE)
+    return kw
+
+
+def main():
+    rng = np.random.default_rng(505)
+    items = []
+    for k in range(5):  # X-like characters: many variants, these are the hard negatives
+        items += [(t, "single") for t in X_LIKE]
+    items += [(t, "string") for t in X_STRINGS * 2]
+    items += [(t, "string") for t in AD_TEXTS * 2]
+    items += [(t, "single") for t in SINGLES]
+    out = []
+    for i, (text, kind) in enumerate(items):
+        px = int(rng.integers(48, 110)) if kind == "single" else int(rng.integers(20, 60))
+        img = D.render_text(text, D.pick(rng, FONTS), px, **style(rng, i))
+        out.append(D.fit_long_side(img, 48, 128))
+    D.save_sprites(HERE, out, "ja")
+    print(f"{len(out)} sprites")
+
+
+if __name__ == "__main__":
+    main()
