@@ -8,9 +8,10 @@
 Pipeline per screenshot:
   1. RGB; resize to the detector's ``image_size`` [H, W] (bilinear); one SSD forward.
   2. Proposals: detector score >= the detector file's ``score_threshold``, label ``close``,
-     NMS (torchvision.ops), top-K by detector score; boxes scaled back to original pixels.
+     NMS (torchvision.ops); boxes scaled back to original pixels and clipped.
   3. Region filter (box centre inside a region): ``full`` (default), ``top_corners`` (the old
-     system's top-left and top-right 400x400 areas) or an explicit list of [x1, y1, x2, y2].
+     system's top-left and top-right 400x400 areas) or an explicit list of [x1, y1, x2, y2];
+     then the top-K (default 10) proposals by detector score.
   4. Verification: ``verifier_crop`` of every proposal from the ORIGINAL image, one batched
      classifier forward, softmax; p = probability of the proposal's label.
   5. Final score sqrt(detector_score * p); keep p >= the classifier file's ``score_threshold``;
@@ -166,7 +167,7 @@ class GameEye:
         boxes, scores = boxes[keep], scores[keep]
         if boxes.numel() == 0:
             return []
-        keep = nms(boxes, scores, self.nms_iou)[: self.top_k]  # nms returns indices by decreasing score
+        keep = nms(boxes, scores, self.nms_iou)  # indices by decreasing score
         boxes, scores = boxes[keep], scores[keep]
         boxes = boxes * torch.tensor([W / w, H / h, W / w, H / h])
         boxes[:, 0::2] = boxes[:, 0::2].clamp(0, W)
@@ -174,8 +175,9 @@ class GameEye:
         props = [(b, s) for b, s in zip(boxes.tolist(), scores.tolist())]
 
         regs = resolve_regions(self.regions if regions is None else regions, W, H)
-        if regs is not None:
+        if regs is not None:  # before top-K: proposals elsewhere must not crowd out the regions'
             props = [p for p in props if _centre_in(p[0], regs)]
+        props = props[: self.top_k]
         if not props:
             return []
 

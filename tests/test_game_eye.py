@@ -1,0 +1,254 @@
+"""GameEye runtime: the CLI as a real subprocess on real image files, weight-file errors, regions,
+the pickle for the old client, and the serve mode. Untrained tiny models (no training needed):
+thresholds 0 make them emit arbitrary detections, which is enough to check the contract."""
+import json
+import pickle
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from game_eye.detection_result import DetectionResult, DetectionResultContainer
+from game_eye.models import build_classifier, build_detector
+from game_eye.weights import save_weights
+from tests.contract_check import breaches
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = {"channels": [8, 8, 8, 16, 16]}
+
+
+def _detector(path, threshold=0.0, seed=0):
+    torch.manual_seed(seed)
+    m = build_detector("ssd_tiny", 2, [576, 320], **TINY)
+    return save_weights(path, dict(arch="ssd_tiny", num_classes=2, classes=["background", "close"],
+                                   image_size=[576, 320], model_kwargs=TINY, state_dict=m.state_dict(),
+                                   score_threshold=threshold, model_name="gaa-ssd", version="1"))
+
+
+def _classifier(path, threshold=0.0, seed=0):
+    torch.manual_seed(seed)
+    m = build_classifier("resnet18", 2)
+    return save_weights(path, dict(arch="resnet18", num_classes=2, classes=["close", "not_close"],
+                                   image_size=64, model_kwargs={}, state_dict=m.state_dict(),
+                                   score_threshold=threshold, model_name="gaa-resnet34", version="1"))
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("ge")
+    rng = np.random.default_rng(0)
+    f = {"ssd": _detector(d / "ssd.pth"), "resnet": _classifier(d / "resnet.pth"),
+         "ssd_strict": _detector(d / "ssd_strict.pth", threshold=1.0)}
+    img = rng.integers(0, 256, (320, 180, 3), dtype=np.uint8)
+    img[20:60, 130:170] = 255  # something button-like in the top right
+    Image.fromarray(img).save(d / "shot.png")
+    Image.fromarray(rng.integers(0, 256, (400, 240, 3), dtype=np.uint8)).save(d / "photo.jpg", quality=90)
+    Image.fromarray(rng.integers(0, 256, (300, 200, 4), dtype=np.uint8), "RGBA").save(d / "alpha.png")
+    good = (d / "shot.png").read_bytes()
+    (d / "corrupt.png").write_bytes(good[: len(good) // 3])  # truncated PNG: header fine, data cut
+    (d / "notes.txt").write_text("not an image\n")
+    f.update({k: d / k for k in ("shot.png", "photo.jpg", "alpha.png", "corrupt.png", "notes.txt")})
+    f["dir"] = d
+    return f
+
+
+def _cli(*args, timeout=120):
+    return subprocess.run([sys.executable, "-m", "game_eye", *map(str, args)], capture_output=True,
+                          text=True, cwd=REPO, timeout=timeout)
+
+
+def _main(*args):
+    """The CLI in-process (cheap): returns the exit code."""
+    from game_eye.__main__ import main
+
+    try:
+        return main([str(a) for a in args])
+    except SystemExit as exc:
+        return exc.code
+
+
+def test_cli_subprocess_contract_errors_and_pickles(files, tmp_path):
+    images = [files[k] for k in ("shot.png", "photo.jpg", "corrupt.png", "notes.txt", "alpha.png")]
+    images.append(files["dir"] / "missing.png")
+    r = _cli("--ssd-weights", files["ssd"], "--resnet-weights", files["resnet"],
+             "--pickle-dir", tmp_path / "pk", *images)
+    assert r.returncode == 1, r.stderr  # some images failed
+    doc = json.loads(r.stdout)          # stdout when --json is absent
+    assert breaches(doc, n_images=len(images)) == []
+    entries = doc["images"]
+    assert [e["image"] for e in entries] == [str(p) for p in images]
+    ok = [e for e in entries if "error" not in e]
+    bad = [e for e in entries if "error" in e]
+    assert [Path(e["image"]).name for e in ok] == ["shot.png", "photo.jpg", "alpha.png"]
+    assert [Path(e["image"]).name for e in bad] == ["corrupt.png", "notes.txt", "missing.png"]
+    assert all(isinstance(e["error"], str) and e["error"] for e in bad)
+    assert (ok[0]["width"], ok[0]["height"]) == (180, 320) and (ok[1]["width"], ok[1]["height"]) == (240, 400)
+
+    # thresholds 0: the untrained models do emit detections; sorted, inside the image, top-K
+    for e in ok:
+        dets = e["detections"]
+        assert 0 < len(dets) <= 10
+        assert all(d["label"] == "close" for d in dets)
+        scores = [d["score"] for d in dets]
+        assert scores == sorted(scores, reverse=True)
+        for d in dets:
+            x1, y1, x2, y2 = d["box"]
+            assert 0 <= x1 <= x2 <= e["width"] and 0 <= y1 <= y2 <= e["height"]
+            assert all(round(v, 1) == v for v in d["box"])
+
+    # one pickle per readable image, same content as the JSON
+    assert sorted(p.name for p in (tmp_path / "pk").iterdir()) == ["alpha.pickle", "photo.pickle", "shot.pickle"]
+    for e in ok:
+        with open(tmp_path / "pk" / f"{Path(e['image']).stem}.pickle", "rb") as fh:
+            c = pickle.load(fh)
+        assert isinstance(c, DetectionResultContainer) and len(c) == len(e["detections"])
+        assert [(r.label, r.score, r.box) for r in c] == [(d["label"], d["score"], d["box"]) for d in e["detections"]]
+        assert c.best("close") == c[0] and (c.width, c.height) == (e["width"], e["height"])
+        assert DetectionResultContainer.from_json(c.to_json()) == c
+
+
+def test_cli_json_file_nothing_detected_exit_0(files, tmp_path):
+    out = tmp_path / "sub" / "out.json"
+    assert _main("--ssd-weights", files["ssd_strict"], "--resnet-weights", files["resnet"],
+                 "--json", out, files["shot.png"], files["photo.jpg"]) == 0
+    doc = json.loads(out.read_text())
+    assert breaches(doc, 2) == [] and all(e["detections"] == [] for e in doc["images"])
+    assert [p.name for p in out.parent.iterdir()] == ["out.json"]  # no temp file left behind
+
+
+def test_missing_weight_file_exit_2_subprocess(files):
+    r = _cli("--ssd-weights", files["dir"] / "nope.pth", "--resnet-weights", files["resnet"], files["shot.png"])
+    assert r.returncode == 2
+    assert "nope.pth" in r.stderr and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert r.stdout == ""
+
+
+@pytest.mark.parametrize("case", ["wrong_format", "truncated", "not_torch", "ssd_as_resnet", "resnet_as_ssd",
+                                  "no_close_class", "bad_state_dict"])
+def test_bad_weight_file_exit_2_names_file(files, tmp_path, capsys, case):
+    ssd, res = files["ssd"], files["resnet"]
+    bad = tmp_path / f"{case}.pth"
+    if case == "wrong_format":
+        torch.save({"format": "something-else", "state_dict": {}}, bad)
+        ssd = bad
+    elif case == "truncated":
+        data = Path(files["resnet"]).read_bytes()
+        bad.write_bytes(data[: len(data) // 2])
+        res = bad
+    elif case == "not_torch":
+        bad.write_text("hello")
+        ssd = bad
+    elif case == "ssd_as_resnet":
+        bad.write_bytes(Path(files["ssd"]).read_bytes())
+        res = bad
+    elif case == "resnet_as_ssd":
+        bad.write_bytes(Path(files["resnet"]).read_bytes())
+        ssd = bad
+    elif case == "no_close_class":
+        m = build_classifier("resnet18", 2)
+        save_weights(bad, dict(arch="resnet18", num_classes=2, classes=["x", "y"], image_size=64,
+                               state_dict=m.state_dict(), score_threshold=0.5))
+        res = bad
+    elif case == "bad_state_dict":
+        m = build_classifier("resnet18", 2)
+        save_weights(bad, dict(arch="resnet34", num_classes=2, classes=["close", "not_close"], image_size=64,
+                               state_dict=m.state_dict(), score_threshold=0.5))
+        res = bad
+    assert _main("--ssd-weights", ssd, "--resnet-weights", res, files["shot.png"]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_regions_filter(files):
+    from game_eye.engine import GameEye
+
+    eye = GameEye(files["ssd"], files["resnet"], top_k=1000)
+    img = Image.open(files["photo.jpg"])
+    full = eye.detect(img)
+    assert len(full) > 10  # many proposals with threshold 0
+
+    def centre_in(d, r):
+        cx, cy = (d["box"][0] + d["box"][2]) / 2, (d["box"][1] + d["box"][3]) / 2
+        return r[0] <= cx <= r[2] and r[1] <= cy <= r[3]
+
+    region = [0, 0, 120, 150]
+    part = eye.detect(img, regions=[region])
+    expect = [d for d in full if centre_in(d, region)]
+    assert 0 < len(part) < len(full)
+    assert sorted(map(lambda d: tuple(d["box"]), part)) == sorted(map(lambda d: tuple(d["box"]), expect))
+    np.testing.assert_allclose(sorted(d["score"] for d in part), sorted(d["score"] for d in expect), atol=1e-4)
+
+    # top_corners: the old system's 400x400 top-left / top-right areas (here, a 240x400 image:
+    # they cover the top 400 rows); a tall image leaves its lower part out
+    tall = Image.fromarray(np.random.default_rng(1).integers(0, 256, (1280, 720, 3), dtype=np.uint8))
+    eye.top_k = 1000
+    corners = eye.detect(tall, regions="top_corners")
+    assert corners and all(centre_in(d, [0, 0, 400, 400]) or centre_in(d, [320, 0, 720, 400]) for d in corners)
+    assert len(corners) < len(eye.detect(tall))
+    with pytest.raises(ValueError, match="top_corners"):
+        GameEye(files["ssd"], files["resnet"], regions="bottom")
+
+
+def test_detector_fast_path_matches_torchvision_forward(files):
+    """GameEye skips the SSD transform's resize (a no-op at fixed_size); the output must match."""
+    from game_eye.engine import GameEye
+
+    eye = GameEye(files["ssd"], files["resnet"])
+    small = Image.open(files["shot.png"]).convert("RGB").resize((320, 576), Image.BILINEAR)
+    boxes, scores, _ = eye._detector_forward(small)
+    with torch.inference_mode():
+        ref = eye.detector([torch.from_numpy(np.array(small)).permute(2, 0, 1).float() / 255])[0]
+    torch.testing.assert_close(boxes, ref["boxes"], atol=1e-3, rtol=1e-4)
+    torch.testing.assert_close(scores, ref["scores"], atol=1e-5, rtol=1e-4)
+    assert eye.detector.transform.fixed_size == (320, 576)  # torchvision reads it as (W, H)
+
+
+def test_container_sorting_and_pickle():
+    c = DetectionResultContainer(image="a.png", width=10, height=20)
+    for s in (0.2, 0.9, 0.5, 0.9):
+        c.add(DetectionResult("close" if s != 0.9 else "not_close", s, [0, 0, 1, 1]))
+    assert [r.score for r in c] == [0.9, 0.9, 0.5, 0.2]
+    assert c.best("close").score == 0.5 and c.best().label == "not_close" and c.best("x") is None
+    assert pickle.loads(pickle.dumps(c)) == c
+    assert DetectionResultContainer.from_json(c.to_json()) == c
+
+
+def test_serve_answers_requests(files):
+    proc = subprocess.Popen([sys.executable, "-m", "game_eye", "serve", "--ssd-weights", str(files["ssd"]),
+                             "--resnet-weights", str(files["resnet"]), "--port", "0"],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("serving on http://127.0.0.1:"), (line, proc.stderr.read() if proc.poll() else "")
+        base = line.split()[2]
+
+        def call(path, data=None):
+            req = urllib.request.Request(base + path, data=data, method="POST" if data is not None else "GET")
+            try:
+                with urllib.request.urlopen(req, timeout=60) as r:
+                    return r.status, json.loads(r.read())
+            except urllib.error.HTTPError as e:
+                return e.code, json.loads(e.read())
+
+        st, health = call("/health")
+        assert st == 200 and health["status"] == "ok" and health["ssd"]["arch"] == "ssd_tiny"
+        t0 = time.perf_counter()
+        st1, e1 = call("/detect?name=shot.png", files["shot.png"].read_bytes())
+        st2, e2 = call(f"/detect?path={files['photo.jpg']}", b"")
+        assert time.perf_counter() - t0 < 60
+        assert (st1, st2) == (200, 200)
+        assert breaches({"images": [e1, e2]}, 2) == []
+        assert e1["image"] == "shot.png" and (e1["width"], e1["height"]) == (180, 320) and e1["detections"]
+        assert e2["image"] == str(files["photo.jpg"])
+        st3, e3 = call("/detect", b"garbage")
+        assert st3 == 400 and "error" in e3
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
