@@ -1,0 +1,260 @@
+"""Build (or reuse) a content-addressed dataset from projects.
+
+``build_dataset(...)`` takes plain values. The result lives in ``<datasets_dir>/<model>-<digest[:12]>``::
+
+    classification: {train,val}/<class>/<n>.png
+    detection:      {train,val}/images/<n>.png + {train,val}/annotations.json (COCO, pixels of image_size)
+    both:           manifest.json (written last) and data_set.tar.gz (the directory's contents)
+
+A directory holding ``manifest.json`` is complete: it is built under a hidden temporary name next
+to it and renamed into place only when whole, so an error or a crash never leaves a directory that
+looks complete. Every sample has its own seed (recipe seed, split, class, index), so the result does
+not depend on how the worker processes are scheduled.
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import shutil
+import sys
+import tarfile
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from gaa_mlops.data.assets import Assets, _load
+from gaa_mlops.data.compose import compose_screen, real_screen, split_screenshots
+from gaa_mlops.data.digest import BUILDER_VERSION, dataset_digest, normalize_image_size
+from gaa_mlops.data.verifier import make_crop
+from gaa_mlops.projects import ProjectError, load_projects, verify_images
+
+SPLITS = ("train", "val")
+_SPLIT_CODE = {"train": 1, "val": 2}           # separate seed streams for the two splits
+MANIFEST = "manifest.json"
+ARCHIVE = "data_set.tar.gz"
+TASKS = ("classification", "detection")
+
+
+@dataclass
+class BuiltDataset:
+    """A dataset on disk: ``path`` holds manifest.json, the splits and data_set.tar.gz."""
+    name: str
+    path: Path
+    digest: str
+    manifest: dict[str, Any]
+    cache_hit: bool
+    seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def archive(self) -> Path:
+        return self.path / ARCHIVE
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.path / MANIFEST
+
+
+def dataset_name(model: str, digest: str) -> str:
+    return f"{model}-{digest[:12]}"
+
+
+def _sample_rng(seed: int, split: str, class_idx: int, idx: int) -> np.random.Generator:
+    return np.random.default_rng([int(seed), _SPLIT_CODE[split], int(class_idx), int(idx)])
+
+
+# --- worker side -----------------------------------------------------------------------------
+_W: dict[str, Any] = {}
+
+
+def _init_worker(projects, recipe, task, image_size, classes, out_dir) -> None:
+    _load.cache_clear()       # a source may have changed since an earlier build in this process
+    _W.update(assets=Assets(projects), recipe=recipe, task=task, image_size=tuple(image_size),
+              classes=list(classes), out=Path(out_dir))
+
+
+def _run_job(job: tuple) -> tuple:
+    """Render one sample and write it; returns what the index needs (boxes for detection)."""
+    kind, split, cls, idx, payload = job
+    rng = _sample_rng(_W["recipe"].get("seed", 0), split, _W["classes"].index(cls) if cls else 0, idx)
+    if kind == "crop":
+        img = make_crop(rng, _W["assets"], _W["recipe"], cls, _W["image_size"][0])
+        img.save(_W["out"] / split / cls / f"{idx}.png", compress_level=1)
+        return (split, cls, idx, None)
+    if kind == "real":
+        img, boxes = real_screen(_W["assets"], payload, _W["image_size"])
+    else:
+        img, boxes = compose_screen(rng, _W["assets"], _W["recipe"], _W["image_size"])
+    img.save(_W["out"] / split / "images" / f"{idx}.png", compress_level=1)
+    return (split, None, idx, [list(map(float, b)) for b in boxes])
+
+
+def _plan(assets: Assets, task: str, classes: Sequence[str], recipe: dict[str, Any]) -> list[tuple]:
+    n = {"train": int(recipe.get("n_train", 0)), "val": int(recipe.get("n_val", 0))}
+    jobs: list[tuple] = []
+    if task == "classification":
+        for split in SPLITS:
+            for cls in classes:
+                jobs += [("crop", split, cls, i, None) for i in range(n[split])]
+        return jobs
+    share = n["val"] / max(1, n["train"] + n["val"])
+    train_shots, val_shots = split_screenshots(np.random.default_rng([int(recipe.get("seed", 0)), 99]),
+                                               assets.screenshots, share)
+    for split, shots in (("train", train_shots), ("val", val_shots)):
+        shots = shots[: n[split] // 2]               # real screens take at most half of a split
+        jobs += [("real", split, None, i, s) for i, s in enumerate(shots)]
+        jobs += [("synth", split, None, i, None) for i in range(len(shots), n[split])]
+    return jobs
+
+
+# --- main side -------------------------------------------------------------------------------
+def _check_inputs(assets: Assets, task: str, classes: Sequence[str]) -> None:
+    if task == "classification":
+        bad = [c for c in classes if c not in ("close", "not_close")]
+        if bad:
+            raise ProjectError(f"classes {bad} cannot be built: the verifier's classes are close / not_close")
+        if not assets.has_sprites("close") and not assets.boxed_screenshots:
+            raise ProjectError("no close-button project (classification, label: close) in the project list")
+    else:
+        if dataset_classes(task, classes) != ["close"]:
+            raise ProjectError(f"detector classes must be [background, close] or [close], got {list(classes)}")
+        if not assets.has_sprites("close") and not assets.boxed_screenshots:
+            raise ProjectError("no close-button project or boxed screenshots in the project list")
+
+
+def dataset_classes(task: str, classes: Sequence[str]) -> list[str]:
+    """The classes a dataset stores: detection drops the model's implicit ``background``."""
+    return [c for c in classes if c != "background"] if task == "detection" else list(classes)
+
+
+def _coco(records: list, classes: Sequence[str], image_size: tuple[int, int]) -> dict[str, Any]:
+    H, W = image_size
+    close_id = dataset_classes("detection", classes).index("close") + 1     # COCO ids start at 1
+    images, anns = [], []
+    for idx, boxes in sorted(records, key=lambda r: r[0]):
+        images.append({"id": idx, "file_name": f"images/{idx}.png", "width": W, "height": H})
+        for b in boxes:
+            x1, y1, x2, y2 = b
+            anns.append({"id": len(anns) + 1, "image_id": idx, "category_id": close_id,
+                         "bbox": [round(x1, 3), round(y1, 3), round(x2 - x1, 3), round(y2 - y1, 3)],
+                         "area": round((x2 - x1) * (y2 - y1), 3), "iscrowd": 0})
+    return {"images": images, "annotations": anns,
+            "categories": [{"id": close_id, "name": "close"}]}
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    from tqdm import tqdm
+    return tqdm(total=total, desc=desc, unit="img", disable=not enabled, file=sys.stderr)
+
+
+def build_dataset(projects: Sequence[str], projects_dir: str | Path, datasets_dir: str | Path, *,
+                  model: str, task: str, image_size: int | Sequence[int], classes: Sequence[str],
+                  recipe: dict[str, Any], set_name: str | None = None, workers: int = 2,
+                  progress: bool = True) -> BuiltDataset:
+    """Build the dataset of ``projects`` for one model, or return the cached one.
+
+    ``recipe`` is the model's ``dataset`` dict (n_train, n_val, seed, ...); n_train/n_val count
+    crops per class (classification) or screens (detection)."""
+    t0 = time.perf_counter()
+    if task not in TASKS:
+        raise ValueError(f"task {task!r} cannot be built; valid: {list(TASKS)}")
+    size = normalize_image_size(image_size)
+    if task == "classification" and size[0] != size[1]:
+        raise ValueError(f"classification crops are square; got image_size {list(size)}")
+    recipe = dict(recipe)
+    loaded = sorted(load_projects(projects, projects_dir, set_name), key=lambda p: p.name)
+    digest = dataset_digest(loaded, task, size, classes, recipe)
+    name = dataset_name(model, digest)
+    root = Path(datasets_dir)
+    final = root / name
+    if (final / MANIFEST).is_file():
+        manifest = json.loads((final / MANIFEST).read_text())
+        return BuiltDataset(name, final.resolve(), digest, manifest, True, time.perf_counter() - t0)
+
+    verify_images(loaded)
+    assets = Assets(loaded)
+    _check_inputs(assets, task, classes)
+    jobs = _plan(assets, task, classes, recipe)
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=root))
+    try:
+        for split in SPLITS:
+            if task == "classification":
+                for cls in classes:
+                    (tmp / split / cls).mkdir(parents=True)
+            else:
+                (tmp / split / "images").mkdir(parents=True)
+        init = (loaded, recipe, task, size, list(classes), str(tmp))
+        results = []
+        with _progress(len(jobs), f"dataset {name}", progress) as bar:
+            if workers <= 1 or len(jobs) < 8:
+                _init_worker(*init)
+                for job in jobs:
+                    results.append(_run_job(job))
+                    bar.update()
+            else:
+                ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+                with ctx.Pool(workers, initializer=_init_worker, initargs=init) as pool:
+                    for r in pool.imap_unordered(_run_job, jobs, chunksize=4):
+                        results.append(r)
+                        bar.update()
+        counts: dict[str, dict[str, int]] = {}
+        for split in SPLITS:
+            if task == "classification":
+                counts[split] = {c: sum(1 for r in results if r[0] == split and r[1] == c) for c in classes}
+            else:
+                recs = [(r[2], r[3]) for r in results if r[0] == split]
+                coco = _coco(recs, classes, size)
+                (tmp / split / "annotations.json").write_text(json.dumps(coco))
+                counts[split] = {"images": len(recs), "boxes": len(coco["annotations"]),
+                                 "empty": sum(1 for _, b in recs if not b)}
+        manifest = {
+            "name": name, "digest": digest, "model": model, "task": task, "image_size": list(size),
+            "classes": dataset_classes(task, classes), "counts": counts, "projects": [p.name for p in loaded],
+            "project_set": set_name, "recipe": recipe, "builder_version": BUILDER_VERSION,
+        }
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))   # last file
+        _archive(tmp, name)
+        try:
+            os.rename(tmp, final)                    # atomic on one filesystem
+        except OSError:
+            if not (final / MANIFEST).is_file():     # an incomplete leftover: replace it
+                shutil.rmtree(final, ignore_errors=True)
+                os.rename(tmp, final)
+            else:                                    # a concurrent build finished first: same content
+                shutil.rmtree(tmp, ignore_errors=True)
+                manifest = json.loads((final / MANIFEST).read_text())
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return BuiltDataset(name, final.resolve(), digest, manifest, False, time.perf_counter() - t0,
+                        extra={"images": len(jobs)})
+
+
+def _archive(directory: Path, name: str) -> None:
+    """``data_set.tar.gz`` of the directory (entries under ``<name>/``), written beside its contents."""
+    part = directory / (ARCHIVE + ".part")
+    with tarfile.open(part, "w:gz", compresslevel=1) as tar:
+        for entry in sorted(directory.iterdir()):
+            if entry.name not in (ARCHIVE, part.name):
+                tar.add(entry, arcname=f"{name}/{entry.name}")
+    part.rename(directory / ARCHIVE)
+
+
+def build_for_config(cfg) -> BuiltDataset:
+    """Adapter for entry points: the dataset of ``cfg.model`` from ``cfg.projects`` and ``cfg.paths``."""
+    from omegaconf import OmegaConf
+
+    def plain(v):
+        return OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
+
+    m = cfg.model
+    return build_dataset(list(plain(cfg.projects.include)), cfg.paths.projects_dir, cfg.paths.datasets_dir,
+                         model=str(m.name), task=str(m.task), image_size=plain(m.image_size),
+                         classes=list(plain(m.classes)), recipe=plain(m.dataset),
+                         set_name=str(cfg.projects.get("name", "")) or None)

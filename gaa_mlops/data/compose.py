@@ -1,0 +1,141 @@
+"""Synthetic phone screenshots for the detector, and real detection-project screenshots, at the
+model's input size.
+
+A screen is composed on a virtual phone screen (``screen_sizes``, [H, W]): a background, 0..1 close
+sprite (``no_close_fraction`` of screens have none) ``button_width_fraction`` of the screen wide,
+``corner_fraction`` of them in a top corner, and ``distractors`` not_close sprites (some next to the
+close button, some of its size). It is then resized to ``image_size`` ([H, W]) with PIL's
+antialiased bilinear resize, exactly as GameEye resizes a screenshot. For speed the screen is
+rendered at up to ``OVERSAMPLE`` times the output size instead of full resolution; the final
+downscale makes the two look the same. Boxes are [x1, y1, x2, y2] in pixels of ``image_size``.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+from PIL import Image
+
+from gaa_mlops.data.assets import RESAMPLE, Assets, alpha_box, augment_sprite, uniform
+from gaa_mlops.projects import Screenshot
+
+OVERSAMPLE = 2.0
+Box = tuple[float, float, float, float]
+
+
+def _overlaps(a: Box, b: Box, pad: float = 0.0) -> bool:
+    return a[0] < b[2] + pad and b[0] - pad < a[2] and a[1] < b[3] + pad and b[1] - pad < a[3]
+
+
+def _visible_box(sprite: Image.Image) -> tuple[int, int, int, int]:
+    return alpha_box(sprite) or sprite.getchannel("A").getbbox() or (0, 0, *sprite.size)
+
+
+def compose_screen(rng: np.random.Generator, assets: Assets, recipe: dict[str, Any],
+                   image_size: tuple[int, int]) -> tuple[Image.Image, list[Box]]:
+    """One synthetic screen at ``image_size`` (H, W) and its close boxes."""
+    out_h, out_w = image_size
+    sizes = recipe.get("screen_sizes") or [[1280, 720]]
+    H, W = (int(v) for v in sizes[int(rng.integers(len(sizes)))])
+    s = min(1.0, OVERSAMPLE * max(out_h / H, out_w / W))       # render scale of the virtual screen
+    rw, rh = max(1, round(W * s)), max(1, round(H * s))
+    canvas = assets.background(rng, (rw, rh)).convert("RGBA")
+
+    close_box: Box | None = None
+    close_sprite = None
+    no_close = float(recipe.get("no_close_fraction", 0.25))
+    if assets.has_sprites("close") and rng.random() >= no_close:
+        sprite, aug = assets.sprite(rng, "close")
+        width = uniform(rng, recipe.get("button_width_fraction", [0.035, 0.1])) * W * s
+        close_sprite = augment_sprite(rng, sprite, aug, width)
+        vx1, vy1, vx2, vy2 = _visible_box(close_sprite)
+        sw, sh = close_sprite.size
+        if rng.random() < float(recipe.get("corner_fraction", 0.7)):
+            inset_x = uniform(rng, (0.0, 0.05)) * rw
+            inset_y = uniform(rng, (0.0, 0.05)) * rw
+            y = inset_y - vy1
+            x = inset_x - vx1 if rng.random() < 0.5 else rw - inset_x - vx2
+        else:
+            x = rng.uniform(-vx1, max(-vx1, rw - vx2))
+            y = rng.uniform(-vy1, max(-vy1, rh - vy2))
+        x, y = int(round(x)), int(round(y))
+        close_box = (x + vx1, y + vy1, x + vx2, y + vy2)
+
+    if assets.has_sprites("not_close"):
+        lo, hi = (int(v) for v in recipe.get("distractors", [2, 8]))
+        placed: list[Box] = []
+        for _ in range(int(rng.integers(lo, hi + 1))):
+            sprite, aug = assets.sprite(rng, "not_close")
+            near = close_box is not None and rng.random() < 0.3
+            if close_box is not None and (near or rng.random() < 0.4):       # look-alike size
+                width = (close_box[2] - close_box[0]) * uniform(rng, (0.6, 1.6))
+                d = augment_sprite(rng, sprite, aug, width)
+            else:
+                width = uniform(rng, (0.03, 0.35)) * rw
+                d = augment_sprite(rng, sprite, aug, width, use_scale=True)
+            bx1, by1, bx2, by2 = _visible_box(d)
+            dw, dh = bx2 - bx1, by2 - by1
+            for _try in range(6):
+                if near:
+                    cb = close_box
+                    gap = uniform(rng, (0.05, 0.6)) * (cb[2] - cb[0])
+                    side = int(rng.integers(3))
+                    if side == 0:      # left of the close button
+                        x, y = cb[0] - gap - dw, cb[1] + rng.uniform(-0.3, 0.3) * dh
+                    elif side == 1:    # right
+                        x, y = cb[2] + gap, cb[1] + rng.uniform(-0.3, 0.3) * dh
+                    else:              # below
+                        x, y = cb[0] + rng.uniform(-0.5, 0.5) * dw, cb[3] + gap
+                else:
+                    x, y = rng.uniform(0, max(1.0, rw - dw)), rng.uniform(0, max(1.0, rh - dh))
+                box = (x, y, x + dw, y + dh)
+                if close_box is None or not _overlaps(box, close_box, pad=2):
+                    break
+            else:
+                continue
+            canvas.alpha_composite(d, (int(round(x - bx1)), int(round(y - by1))))
+            placed.append(box)
+
+    if close_sprite is not None:
+        # paste with clipping: alpha_composite needs a non-negative destination
+        layer = Image.new("RGBA", canvas.size, (0, 0, 0, 0))
+        layer.paste(close_sprite, (int(close_box[0] - _visible_box(close_sprite)[0]),
+                                   int(close_box[1] - _visible_box(close_sprite)[1])))
+        canvas.alpha_composite(layer)
+
+    img = canvas.convert("RGB").resize((out_w, out_h), RESAMPLE)
+    boxes: list[Box] = []
+    if close_box is not None:
+        fx, fy = out_w / rw, out_h / rh
+        b = (max(0.0, close_box[0] * fx), max(0.0, close_box[1] * fy),
+             min(float(out_w), close_box[2] * fx), min(float(out_h), close_box[3] * fy))
+        if b[2] - b[0] >= 1 and b[3] - b[1] >= 1:
+            boxes.append(b)
+    return img, boxes
+
+
+def real_screen(assets: Assets, shot: Screenshot, image_size: tuple[int, int],
+                hflip: bool = False) -> tuple[Image.Image, list[Box]]:
+    """A detection-project screenshot resized to ``image_size`` (H, W), boxes scaled along."""
+    out_h, out_w = image_size
+    img = assets.screenshot_image(shot)
+    iw, ih = img.size
+    fx, fy = out_w / iw, out_h / ih
+    out = img.resize((out_w, out_h), RESAMPLE)
+    boxes = [(b[0] * fx, b[1] * fy, b[2] * fx, b[3] * fy) for b in shot.boxes]
+    if hflip:
+        out = out.transpose(Image.FLIP_LEFT_RIGHT)
+        boxes = [(out_w - b[2], b[1], out_w - b[0], b[3]) for b in boxes]
+    return out, boxes
+
+
+def split_screenshots(rng: np.random.Generator, shots: Sequence[Screenshot],
+                      val_share: float) -> tuple[list[Screenshot], list[Screenshot]]:
+    """Partition real screenshots into (train, val) so none is in both."""
+    order = [shots[i] for i in rng.permutation(len(shots))]
+    n_val = int(round(len(order) * val_share))
+    if len(order) >= 2:
+        n_val = min(max(n_val, 1), len(order) - 1)
+    else:
+        n_val = 0
+    return order[n_val:], order[:n_val]

@@ -1,0 +1,132 @@
+"""Square crops for the verifier (classification), cut with GameEye's own crop policy.
+
+Every crop is ``game_eye.crops.square_crop_box(box, margin, shift)`` around an object box (margin
+drawn from ``crop_margin``, centre shift from ``crop_jitter``), cut from a full-resolution canvas
+(black past its edges, like ``Image.crop`` at runtime) and resized to ``size`` x ``size`` bilinear,
+which is what ``game_eye.crops.verifier_crop`` does.
+
+* ``close``: a close sprite on a random background patch; crops around boxes of detection screenshots.
+* ``not_close``: text / icon sprites on backgrounds; plain background windows; screenshot windows
+  away from close boxes; crops with only PART of a close button (half out of the crop) or a close
+  button in a far too wide context.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from game_eye.crops import square_crop_box
+from gaa_mlops.data.assets import RESAMPLE, Assets, augment_sprite, uniform
+from gaa_mlops.data.compose import _visible_box
+
+SPRITE_PX = {"close": (20.0, 140.0), "not_close": (20.0, 220.0)}   # object widths on a phone screen
+SCREEN_WIDTH_PX = (720.0, 1080.0)
+HALF_OUT_SHIFT = (0.7, 1.3)      # times (0.5 + margin): the crop edge falls near the button centre
+WIDE_MARGIN = (1.5, 3.0)
+
+
+def _cut(canvas_fn, box, margin: float, shift: tuple[float, float], size: int) -> Image.Image:
+    x1, y1, x2, y2 = (round(v) for v in square_crop_box(box, margin, shift))
+    return canvas_fn(x1, y1, x2, y2).resize((size, size), RESAMPLE)
+
+
+def _sprite_crop(rng, assets: Assets, label: str, margin: float, shift, size: int) -> Image.Image:
+    sprite, aug = assets.sprite(rng, label)
+    sprite = augment_sprite(rng, sprite, aug, uniform(rng, SPRITE_PX[label]), use_scale=True)
+    box = _visible_box(sprite)                       # sprite sits at (0, 0) of a virtual screen
+    vw = uniform(rng, SCREEN_WIDTH_PX)
+    edge = None
+    if rng.random() < 0.2:                           # near a screen edge: black past it, as at runtime
+        side = int(rng.integers(3))
+        gap = uniform(rng, (0.0, 0.05)) * vw
+        edge = (side, box[0] - gap if side == 0 else box[2] + gap if side == 1 else box[1] - gap)
+
+    def canvas(x1, y1, x2, y2):
+        img = assets.background(rng, (x2 - x1, y2 - y1), virtual_width=vw).convert("RGBA")
+        layer = Image.new("RGBA", img.size, (0, 0, 0, 0))
+        layer.paste(sprite, (-x1, -y1))
+        img.alpha_composite(layer)
+        img = img.convert("RGB")
+        if edge is not None:
+            side, pos = edge
+            if side == 0 and pos > x1:
+                img.paste((0, 0, 0), (0, 0, int(pos - x1), img.height))
+            elif side == 1 and pos < x2:
+                img.paste((0, 0, 0), (int(pos - x1), 0, img.width, img.height))
+            elif side == 2 and pos > y1:
+                img.paste((0, 0, 0), (0, 0, img.width, int(pos - y1)))
+        return img
+
+    return _cut(canvas, box, margin, shift, size)
+
+
+def _shot_crop(rng, assets: Assets, box_fn, margin, shift, size) -> Image.Image | None:
+    shots = assets.boxed_screenshots if box_fn is None else assets.screenshots
+    if not shots:
+        return None
+    shot = shots[int(rng.integers(len(shots)))]
+    img = assets.screenshot_image(shot)
+    if box_fn is None:
+        box = shot.boxes[int(rng.integers(len(shot.boxes)))]
+    else:
+        box = box_fn(shot, img)
+        if box is None:
+            return None
+    return _cut(lambda x1, y1, x2, y2: img.crop((x1, y1, x2, y2)), box, margin, shift, size)
+
+
+def _away_box(rng, shot, img, tries: int = 10):
+    """A random object-sized box whose crop holds at most a quarter of any close box."""
+    W, H = img.size
+    for _ in range(tries):
+        w = uniform(rng, SPRITE_PX["not_close"]) * W / 1080.0
+        h = w * uniform(rng, (0.5, 2.0))
+        x, y = rng.uniform(0, max(1.0, W - w)), rng.uniform(0, max(1.0, H - h))
+        cx1, cy1, cx2, cy2 = square_crop_box((x, y, x + w, y + h), 0.6, (0.0, 0.0))
+        ok = True
+        for b in shot.boxes:
+            iw = max(0.0, min(cx2, b[2]) - max(cx1, b[0]))
+            ih = max(0.0, min(cy2, b[3]) - max(cy1, b[1]))
+            if iw * ih > 0.25 * (b[2] - b[0]) * (b[3] - b[1]):
+                ok = False
+                break
+        if ok:
+            return (x, y, x + w, y + h)
+    return None
+
+
+def make_crop(rng: np.random.Generator, assets: Assets, recipe: dict[str, Any], label: str,
+              size: int) -> Image.Image:
+    """One verifier training crop of class ``label`` (``close`` or ``not_close``)."""
+    margin = uniform(rng, recipe.get("crop_margin", [0.3, 0.3]))
+    j = float(recipe.get("crop_jitter", 0.0))
+    shift = (float(rng.uniform(-j, j)), float(rng.uniform(-j, j))) if j > 0 else (0.0, 0.0)
+    r = rng.random()
+    if label == "close":
+        if r < 0.2:
+            out = _shot_crop(rng, assets, None, margin, shift, size)
+            if out is not None:
+                return out
+        return _sprite_crop(rng, assets, "close", margin, shift, size)
+    # not_close
+    has_close = assets.has_sprites("close")
+    if r < 0.2 and has_close:            # half-out: the crop edge cuts through the button
+        mag = (0.5 + margin) * uniform(rng, HALF_OUT_SHIFT)
+        ang = rng.choice([0, 90, 180, 270]) + rng.uniform(-30, 30)
+        half = (mag * float(np.cos(np.radians(ang))), mag * float(np.sin(np.radians(ang))))
+        return _sprite_crop(rng, assets, "close", margin, half, size)
+    if r < 0.3 and has_close:            # far too wide a context around a small button
+        return _sprite_crop(rng, assets, "close", uniform(rng, WIDE_MARGIN), shift, size)
+    if r < 0.45:                         # a screenshot window away from its close boxes
+        out = _shot_crop(rng, assets, lambda shot, img: _away_box(rng, shot, img), margin, shift, size)
+        if out is not None:
+            return out
+    if r < 0.6 or not assets.has_sprites("not_close"):   # a plain background window
+        w = uniform(rng, SPRITE_PX["not_close"])
+        h = w * uniform(rng, (0.5, 2.0))
+        vw = uniform(rng, SCREEN_WIDTH_PX)
+        return _cut(lambda x1, y1, x2, y2: assets.background(rng, (x2 - x1, y2 - y1), virtual_width=vw),
+                    (0, 0, w, h), margin, shift, size)
+    return _sprite_crop(rng, assets, "not_close", margin, shift, size)

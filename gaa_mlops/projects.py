@@ -1,0 +1,271 @@
+"""Image projects: ``projects/<name>/project.yaml`` plus the small source files it names.
+
+A project is the unit a user adds or edits. This module only reads and validates them and returns
+plain dataclasses; turning them into datasets is :mod:`gaa_mlops.data`.
+
+``project.yaml`` keys::
+
+    name: close_plain_x          # == folder name
+    task: classification         # classification | background | detection
+    label: close                 # classification only: close | not_close
+    description: ...
+    sources: ["*.png"]           # globs relative to the folder, each must match something
+    generator: make.py           # optional: the script that made the sources
+    annotations: boxes.json      # detection only: COCO json (images, annotations, categories)
+    augment: {scale: [0.8, 1.2], rotate: 10, color_jitter: 0.2, opacity: [0.7, 1.0],
+              hflip: true, weight: 1.0}   # optional, these are the defaults' keys
+
+Every problem raises :class:`ProjectError` naming the file and key (or project and set).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import yaml
+
+TASKS = ("classification", "background", "detection")
+LABELS = ("close", "not_close")
+REQUIRED_KEYS = ("name", "task", "description", "sources")
+OPTIONAL_KEYS = ("label", "generator", "annotations", "augment")
+AUGMENT_DEFAULTS: dict[str, Any] = {
+    "scale": [1.0, 1.0], "rotate": 0.0, "color_jitter": 0.0, "opacity": [1.0, 1.0],
+    "hflip": False, "weight": 1.0,
+}
+
+
+class ProjectError(ValueError):
+    """A project (or a project set) is missing, malformed, or names a bad file."""
+
+
+@dataclass(frozen=True)
+class Augment:
+    scale: tuple[float, float] = (1.0, 1.0)
+    rotate: float = 0.0                    # max |degrees|
+    color_jitter: float = 0.0              # brightness / contrast / saturation factor spread
+    opacity: tuple[float, float] = (1.0, 1.0)
+    hflip: bool = False
+    weight: float = 1.0                    # sampling weight of this project among its kind
+
+
+@dataclass(frozen=True)
+class Screenshot:
+    """One image of a detection project and its close boxes ``[x1, y1, x2, y2]`` in its pixels."""
+    path: Path
+    width: int
+    height: int
+    boxes: tuple[tuple[float, float, float, float], ...] = ()
+
+
+@dataclass(frozen=True)
+class Project:
+    name: str
+    task: str
+    description: str
+    root: Path
+    sources: tuple[Path, ...]
+    label: str | None = None
+    generator: str | None = None
+    annotations: Path | None = None
+    screenshots: tuple[Screenshot, ...] = ()
+    augment: Augment = field(default_factory=Augment)
+
+    @property
+    def yaml_path(self) -> Path:
+        return self.root / "project.yaml"
+
+    def files(self) -> list[Path]:
+        """The files whose content defines this project (what the dataset digest covers)."""
+        out = {self.yaml_path, *self.sources}
+        if self.annotations is not None:
+            out.add(self.annotations)
+        return sorted(out)
+
+
+def available_projects(projects_dir: str | Path) -> list[str]:
+    """Names of the project folders (those with a project.yaml; ``_*`` folders are not projects)."""
+    d = Path(projects_dir)
+    if not d.is_dir():
+        return []
+    return sorted(p.name for p in d.iterdir()
+                  if p.is_dir() and not p.name.startswith(("_", ".")) and (p / "project.yaml").is_file())
+
+
+def _err(path: Path, msg: str) -> ProjectError:
+    return ProjectError(f"{path}: {msg}")
+
+
+def _pair(path: Path, key: str, value: Any) -> tuple[float, float]:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return (float(value), float(value))
+    if (isinstance(value, (list, tuple)) and len(value) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+            and value[0] <= value[1]):
+        return (float(value[0]), float(value[1]))
+    raise _err(path, f"key 'augment.{key}' must be [lo, hi] with lo <= hi, got {value!r}")
+
+
+def _number(path: Path, key: str, value: Any, lo: float = 0.0) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < lo:
+        raise _err(path, f"key 'augment.{key}' must be a number >= {lo}, got {value!r}")
+    return float(value)
+
+
+def _parse_augment(path: Path, raw: Any) -> Augment:
+    if raw is None:
+        return Augment()
+    if not isinstance(raw, dict):
+        raise _err(path, f"key 'augment' must be a mapping, got {type(raw).__name__}")
+    unknown = sorted(set(raw) - set(AUGMENT_DEFAULTS))
+    if unknown:
+        raise _err(path, f"unknown key(s) in 'augment': {unknown}; valid: {sorted(AUGMENT_DEFAULTS)}")
+    merged = {**AUGMENT_DEFAULTS, **raw}
+    if not isinstance(merged["hflip"], bool):
+        raise _err(path, f"key 'augment.hflip' must be true or false, got {merged['hflip']!r}")
+    scale = _pair(path, "scale", merged["scale"])
+    opacity = _pair(path, "opacity", merged["opacity"])
+    if scale[0] <= 0:
+        raise _err(path, "key 'augment.scale' must be > 0")
+    if not (0 <= opacity[0] and opacity[1] <= 1):
+        raise _err(path, "key 'augment.opacity' must lie in [0, 1]")
+    return Augment(scale=scale, rotate=_number(path, "rotate", merged["rotate"]),
+                   color_jitter=_number(path, "color_jitter", merged["color_jitter"]),
+                   opacity=opacity, hflip=merged["hflip"],
+                   weight=_number(path, "weight", merged["weight"]))
+
+
+def _parse_coco(path: Path, ann_path: Path, root: Path, sources: Sequence[Path]) -> tuple[Screenshot, ...]:
+    try:
+        doc = json.loads(ann_path.read_text())
+    except (OSError, ValueError) as e:
+        raise _err(ann_path, f"cannot read annotations (key 'annotations' of {path}): {e}") from e
+    if not isinstance(doc, dict) or not isinstance(doc.get("images"), list):
+        raise _err(ann_path, "COCO annotations need a list 'images'")
+    by_name = {p.name: p for p in sources}
+    by_rel = {p.relative_to(root).as_posix(): p for p in sources}
+    shots: dict[int, dict] = {}
+    for im in doc["images"]:
+        try:
+            iid, fname, w, h = im["id"], str(im["file_name"]), int(im["width"]), int(im["height"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise _err(ann_path, f"image entry {im!r} lacks id/file_name/width/height") from e
+        p = by_rel.get(fname) or by_rel.get(Path(fname).as_posix()) or by_name.get(Path(fname).name)
+        if p is None:
+            raise _err(ann_path, f"image file_name {fname!r} is not among the project's sources")
+        shots[iid] = {"path": p, "width": w, "height": h, "boxes": []}
+    for a in doc.get("annotations", []) or []:
+        try:
+            x, y, bw, bh = (float(v) for v in a["bbox"])
+            target = shots[a["image_id"]]
+        except (KeyError, TypeError, ValueError) as e:
+            raise _err(ann_path, f"bad annotation {a!r} (needs image_id of a listed image and bbox)") from e
+        if bw <= 0 or bh <= 0:
+            raise _err(ann_path, f"annotation {a!r} has an empty bbox")
+        target["boxes"].append((x, y, x + bw, y + bh))
+    return tuple(Screenshot(s["path"], s["width"], s["height"], tuple(s["boxes"]))
+                 for s in sorted(shots.values(), key=lambda s: str(s["path"])))
+
+
+def load_project(folder: str | Path) -> Project:
+    """Read and validate ``<folder>/project.yaml``."""
+    root = Path(folder).resolve()
+    path = root / "project.yaml"
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError as e:
+        raise _err(path, "file not found") from e
+    except (OSError, yaml.YAMLError) as e:
+        raise _err(path, f"cannot parse: {e}") from e
+    if not isinstance(raw, dict):
+        raise _err(path, "must be a mapping of keys")
+    for key in REQUIRED_KEYS:
+        if key not in raw or raw[key] is None:
+            raise _err(path, f"missing key '{key}'")
+    unknown = sorted(set(raw) - set(REQUIRED_KEYS) - set(OPTIONAL_KEYS))
+    if unknown:
+        raise _err(path, f"unknown key(s) {unknown}; valid: {sorted(REQUIRED_KEYS + OPTIONAL_KEYS)}")
+    if raw["name"] != root.name:
+        raise _err(path, f"key 'name' is {raw['name']!r} but the folder is {root.name!r}")
+    task = raw["task"]
+    if task not in TASKS:
+        raise _err(path, f"key 'task' is {task!r}; valid: {list(TASKS)}")
+    label = raw.get("label")
+    if task == "classification":
+        if label not in LABELS:
+            raise _err(path, f"key 'label' is {label!r}; a classification project needs one of "
+                             f"{list(LABELS)}")
+    elif label is not None:
+        raise _err(path, f"key 'label' is only for classification projects (task is {task!r})")
+    globs = raw["sources"]
+    if isinstance(globs, str):
+        globs = [globs]
+    if not isinstance(globs, list) or not globs or not all(isinstance(g, str) for g in globs):
+        raise _err(path, "key 'sources' must be a non-empty list of globs")
+    sources: set[Path] = set()
+    for g in globs:
+        hits = [p for p in root.glob(g) if p.is_file()]
+        if not hits:
+            raise _err(path, f"key 'sources': glob {g!r} matches no file in {root}")
+        sources.update(p.resolve() for p in hits)
+    src = tuple(sorted(sources))
+    generator = raw.get("generator")
+    if generator is not None and not (root / str(generator)).is_file():
+        raise _err(path, f"key 'generator': {generator!r} not found in {root}")
+    annotations, shots = None, ()
+    if task == "detection":
+        if "annotations" not in raw or not raw["annotations"]:
+            raise _err(path, "missing key 'annotations' (required for detection projects)")
+        annotations = (root / str(raw["annotations"])).resolve()
+        if not annotations.is_file():
+            raise _err(path, f"key 'annotations': {annotations} not found")
+        src = tuple(p for p in src if p != annotations)
+        shots = _parse_coco(path, annotations, root, src)
+    elif raw.get("annotations") is not None:
+        raise _err(path, f"key 'annotations' is only for detection projects (task is {task!r})")
+    return Project(name=raw["name"], task=task, description=str(raw["description"]), root=root,
+                   sources=src, label=label, generator=generator, annotations=annotations,
+                   screenshots=shots, augment=_parse_augment(path, raw.get("augment")))
+
+
+def load_projects(names: Iterable[str], projects_dir: str | Path,
+                  set_name: str | None = None) -> list[Project]:
+    """Load the named projects from ``projects_dir``, in the given order; an absent one fails with
+    the project and set named and the list of available projects."""
+    names = list(names)
+    available = available_projects(projects_dir)
+    where = f"project set {set_name!r}" if set_name else "the project list"
+    for n in names:
+        if n not in available:
+            raise ProjectError(f"project {n!r} named in {where} does not exist in {Path(projects_dir)}; "
+                               f"available projects: {available}")
+    if len(set(names)) != len(names):
+        raise ProjectError(f"{where} names a project more than once: {names}")
+    return [load_project(Path(projects_dir) / n) for n in names]
+
+
+def open_image(path: str | Path, mode: str | None = None):
+    """Open and fully decode an image with PIL; any failure names the file."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return im.convert(mode) if mode else im.copy()
+    except Exception as e:  # PIL raises many kinds (OSError, SyntaxError, ValueError, ...)
+        raise ProjectError(f"{path}: unreadable or corrupt image ({type(e).__name__}: {e})") from e
+
+
+def verify_images(projects: Iterable[Project]) -> None:
+    """Cheap integrity check of every source image (header + chunk checksums) before a build."""
+    from PIL import Image
+
+    for p in projects:
+        for src in p.sources:
+            try:
+                with Image.open(src) as im:
+                    im.verify()
+            except Exception as e:
+                raise ProjectError(f"{src}: unreadable or corrupt image in project {p.name!r} "
+                                   f"({type(e).__name__}: {e})") from e

@@ -1,0 +1,66 @@
+"""Where runs go: one call every entry point makes before its first MLflow call.
+
+    uri = setup_tracking(cfg.tracking.uri, cfg.tracking.experiment_name, cfg.paths.root)
+
+``uri`` None → ``$MLFLOW_TRACKING_URI`` → else MLflow's embedded default,
+``sqlite:///<abs root>/mlflow.db`` with artifacts in ``<abs root>/mlruns``. The store is checked
+right away: an unreachable one fails fast with :class:`TrackingError` naming the URI.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import urlparse
+
+import mlflow
+from mlflow import MlflowClient
+
+
+class TrackingError(RuntimeError):
+    """The tracking store cannot be reached or used."""
+
+
+def default_uri(root: str | Path) -> str:
+    return f"sqlite:///{Path(root).resolve() / 'mlflow.db'}"
+
+
+def _probe_http(uri: str, timeout: float = 5.0) -> None:
+    import urllib.error
+    import urllib.request
+
+    url = uri.rstrip("/") + "/health"
+    try:
+        urllib.request.urlopen(url, timeout=timeout).read(64)
+    except urllib.error.HTTPError:
+        return  # the server answered (e.g. auth required): reachable; MLflow reports the rest
+    except Exception as e:
+        raise TrackingError(f"MLflow tracking server {uri} is unreachable ({e})") from e
+
+
+def setup_tracking(uri: str | None, experiment_name: str, root: str | Path) -> str:
+    """Point MLflow at ``uri`` (see module doc), make ``experiment_name`` active (created if needed)
+    and return the tracking URI in use."""
+    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or default_uri(root)
+    local_default = uri == default_uri(root)
+    scheme = urlparse(uri).scheme
+    if scheme in ("http", "https"):
+        _probe_http(uri)
+    elif scheme == "sqlite":
+        db = Path(uri[len("sqlite:///"):]) if uri.startswith("sqlite:///") else None
+        if db is not None and str(db) != ":memory:" and not db.parent.is_dir():
+            raise TrackingError(f"tracking store {uri}: folder {db.parent} does not exist")
+    mlflow.set_tracking_uri(uri)
+    try:
+        client = MlflowClient(uri)
+        exp = client.get_experiment_by_name(experiment_name)
+        if exp is None:
+            artifacts = (Path(root).resolve() / "mlruns").as_uri() if local_default else None
+            client.create_experiment(experiment_name, artifact_location=artifacts)
+        elif exp.lifecycle_stage == "deleted":
+            client.restore_experiment(exp.experiment_id)
+        mlflow.set_experiment(experiment_name)
+    except TrackingError:
+        raise
+    except Exception as e:
+        raise TrackingError(f"tracking store {uri} is not usable: {type(e).__name__}: {e}") from e
+    return uri
