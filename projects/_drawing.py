@@ -746,3 +746,55 @@ def clean_dir(path: Path, pattern: str):
     path.mkdir(parents=True, exist_ok=True)
     for p in path.glob(pattern):
         p.unlink()
+
+
+# ------------------------------------------------------------- screen composition
+
+def close_at_width(spec: dict, width: int):
+    """Render a close button so that its body box is ``width`` px wide. Returns (img, body_box)."""
+    img, bb = render_close(spec, width)
+    bw = bb[2] - bb[0]
+    if abs(bw - width) > max(1, 0.04 * width):
+        img, bb = render_close(spec, max(6, round(width * width / max(bw, 1))))
+    return img, bb
+
+
+def contrast(screen: Image.Image, sprite: Image.Image, x: int, y: int) -> float:
+    """Mean luminance change a sprite makes where its alpha is strong (visibility check)."""
+    region = screen.crop((x, y, x + sprite.width, y + sprite.height)).convert("RGB")
+    comp = region.copy()
+    comp.paste(sprite, (0, 0), sprite)
+    a = np.asarray(sprite.getchannel("A"), np.float32) / 255
+    r = np.asarray(region.convert("L"), np.float32)
+    c = np.asarray(comp.convert("L"), np.float32)
+    w = a > 0.3
+    if not w.any():
+        return 0.0
+    return float(np.abs(c - r)[w].mean())
+
+
+def overlaps(box, boxes, margin=4):
+    x0, y0, x1, y1 = box
+    for b in boxes:
+        if x0 < b[2] + margin and b[0] < x1 + margin and y0 < b[3] + margin and b[1] < y1 + margin:
+            return True
+    return False
+
+
+def place_free(rng, size, area, taken, tries=30):
+    """Random top-left (x, y) for a (w, h) box inside area=(x0, y0, x1, y1) not overlapping taken boxes."""
+    w, h = size
+    x0, y0, x1, y1 = area
+    for _ in range(tries):
+        if x1 - w <= x0 or y1 - h <= y0:
+            return None
+        x, y = int(rng.integers(x0, x1 - w)), int(rng.integers(y0, y1 - h))
+        if not overlaps((x, y, x + w, y + h), taken):
+            return x, y
+    return None
+
+
+def write_coco(path: Path, images: list, annotations: list):
+    import json
+    data = {"images": images, "annotations": annotations, "categories": [{"id": 1, "name": "close"}]}
+    Path(path).write_text(json.dumps(data, indent=1, ensure_ascii=False))
