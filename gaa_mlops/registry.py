@@ -104,6 +104,39 @@ def download_weights(client: MlflowClient, mv: ModelVersion, dst_dir: str | Path
     return path
 
 
+def fetch_weights(client: MlflowClient, spec: str, dst_dir: str | Path) -> tuple[Path, ModelVersion | None]:
+    """Local best_weight.pth for ``spec`` and the registered version it belongs to (if any).
+
+    ``spec`` is a file path, ``models:/<name>@<alias>``, ``models:/<name>/<version>`` or
+    ``runs:/<run_id>`` (that run's ``weights/best_weight.pth``).
+    """
+    spec = str(spec)
+    if spec.startswith("models:/"):
+        ref = spec[len("models:/"):]
+        if "@" in ref:
+            name, alias = ref.split("@", 1)
+            mv = resolve_version(client, name, alias=alias)
+        elif "/" in ref:
+            name, version = ref.split("/", 1)
+            mv = resolve_version(client, name, version=version)
+        else:
+            raise RegistryError(f"{spec!r}: expected models:/<name>@<alias> or models:/<name>/<version>")
+        return download_weights(client, mv, dst_dir), mv
+    if spec.startswith("runs:/"):
+        run_id = spec[len("runs:/"):].strip("/").split("/")[0]
+        try:
+            local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=f"{WEIGHTS_DIR}/{WEIGHTS_FILE}",
+                                                        dst_path=str(dst_dir))
+        except Exception as exc:
+            raise RegistryError(f"{spec!r}: run has no {WEIGHTS_DIR}/{WEIGHTS_FILE} ({exc})") from exc
+        versions = client.search_model_versions(f"run_id='{run_id}'")
+        return Path(local), (versions[0] if versions else None)
+    path = Path(spec)
+    if not path.is_file():
+        raise RegistryError(f"weights {spec!r}: no such file, and not a models:/ or runs:/ URI")
+    return path, None
+
+
 def set_version_tags(client: MlflowClient, mv: ModelVersion, tags: Mapping[str, object]) -> None:
     """Write several tags on one model version."""
     for key, value in tags.items():
