@@ -1,0 +1,139 @@
+"""Promote a registered version to alias ``champion`` after a gate on its evaluation metrics.
+
+Run:
+    python -m gaa_mlops.promote model=ssd                       # the version behind alias `candidate`
+    python -m gaa_mlops.promote model=ssd version=7 reason="fewer misses on new ads"
+    python -m gaa_mlops.promote model=resnet34 alias=candidate force=true reason="new eval set"
+    mlflow run . -e promote -P overrides="model=ssd version=7" --env-manager local
+
+``version=``, ``alias=``, ``force=``, ``reason=`` are short for ``promote.<key>=`` (conf/promote/).
+
+The gate reads the ``eval.*`` tags that evaluation writes on a version. It refuses a version with
+no evaluation, and, unless ``force=true``, one whose ``eval.click_success`` is lower or whose
+``eval.false_tap_rate`` is higher than the current champion's, or one evaluated on another
+dataset digest than the champion (the numbers would not be comparable). The promoted version gets
+tags ``promoted_by``, ``promoted_at``, ``promote_reason`` (and ``promote_forced``, ``previous_champion``).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import sys
+from pathlib import Path
+from typing import Callable
+
+from gaa_mlops import registry
+
+CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+SHORT_KEYS = ("version", "alias", "force", "reason")
+EVAL_KEYS = ("eval.click_success", "eval.false_tap_rate", "eval.dataset_digest")
+
+
+class PromotionRefused(RuntimeError):
+    """The gate refused the promotion; the message says why and how to override."""
+
+
+def evaluation(mv) -> dict | None:
+    """The version's evaluation tags as numbers, or None when it was never evaluated."""
+    tags = mv.tags or {}
+    if not all(tags.get(k) not in (None, "") for k in EVAL_KEYS):
+        return None
+    try:
+        return {"click_success": float(tags["eval.click_success"]),
+                "false_tap_rate": float(tags["eval.false_tap_rate"]),
+                "dataset_digest": tags["eval.dataset_digest"], "run_id": tags.get("eval.run_id")}
+    except ValueError as exc:
+        raise PromotionRefused(f"{mv.name} version {mv.version} has unreadable eval tags: {exc}") from exc
+
+
+def gate(candidate: dict, champion: dict | None) -> list[str]:
+    """Reasons to refuse ``candidate`` against ``champion`` (both from :func:`evaluation`); empty = pass."""
+    if champion is None:
+        return []
+    if candidate["dataset_digest"] != champion["dataset_digest"]:
+        return [f"evaluated on dataset {candidate['dataset_digest']} but the champion on "
+                f"{champion['dataset_digest']}: evaluate both on the same set to compare"]
+    problems = []
+    if candidate["click_success"] < champion["click_success"]:
+        problems.append(f"click_success {candidate['click_success']:.4f} < champion's {champion['click_success']:.4f}")
+    if candidate["false_tap_rate"] > champion["false_tap_rate"]:
+        problems.append(f"false_tap_rate {candidate['false_tap_rate']:.4f} > champion's "
+                        f"{champion['false_tap_rate']:.4f}")
+    return problems
+
+
+def promote(client, registered_name: str, *, version: int | str | None = None, alias: str | None = "candidate",
+            force: bool = False, reason: str | None = None, user: str | None = None,
+            echo: Callable[[str], None] = print) -> dict:
+    """Gate and move alias ``champion`` to the chosen version; returns a summary dict."""
+    mv = registry.resolve_version(client, registered_name, version=version, alias=alias or registry.CANDIDATE)
+    label = f"{registered_name} version {mv.version}"
+    ev = evaluation(mv)
+    if ev is None:
+        missing = [k for k in EVAL_KEYS if not (mv.tags or {}).get(k)]
+        raise PromotionRefused(f"{label} has no evaluation (missing tags {missing}); run "
+                               f"`python -m gaa_mlops.evaluate model=... version={mv.version}` first")
+    aliases = dict(client.get_registered_model(registered_name).aliases or {})
+    previous = aliases.get(registry.CHAMPION)
+    if previous is not None and str(previous) == str(mv.version):
+        echo(f"{label} is already the champion; nothing to do")
+        return {"version": mv.version, "previous_champion": previous, "changed": False, "forced": False}
+    champ = None
+    if previous is not None:
+        champ_mv = client.get_model_version(registered_name, str(previous))
+        champ = evaluation(champ_mv)
+        if champ is None:
+            problems = [f"the champion (version {previous}) has no evaluation to compare with"]
+        else:
+            problems = gate(ev, champ)
+    else:
+        problems = []
+    if problems and not force:
+        raise PromotionRefused(f"refusing to promote {label} over champion version {previous}: "
+                               + "; ".join(problems) + ". Pass force=true (with reason=...) to promote anyway")
+    for p in problems:
+        echo(f"WARNING (forced): {p}")
+    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    tags = {"promoted_by": user or getpass.getuser(), "promoted_at": now, "promote_reason": reason or "",
+            "promote_forced": str(bool(problems)).lower(), "previous_champion": previous or ""}
+    registry.set_version_tags(client, mv, tags)
+    client.set_registered_model_alias(registered_name, registry.CHAMPION, mv.version)
+    echo(f"{label} is now {registered_name}@{registry.CHAMPION} (was {previous or 'none'}): "
+         f"click_success {ev['click_success']:.4f}, false_tap_rate {ev['false_tap_rate']:.4f}")
+    return {"version": mv.version, "previous_champion": previous, "changed": True, "forced": bool(problems),
+            "metrics": ev, "champion_metrics": champ, "tags": tags}
+
+
+def main_cfg(cfg) -> dict:
+    """The body of the Hydra entry point: config → plain values → promote()."""
+    from mlflow import MlflowClient
+
+    from gaa_mlops.deploy.cli import _setup_tracking
+
+    p = cfg.get("promote") or {}
+    _setup_tracking(cfg)
+    return promote(MlflowClient(), cfg.model.registered_name, version=p.get("version"),
+                   alias=p.get("alias") or registry.CANDIDATE, force=bool(p.get("force", False)),
+                   reason=p.get("reason"))
+
+
+def main() -> None:
+    import hydra
+
+    from gaa_mlops.deploy.cli import namespace_short_overrides
+
+    sys.argv[1:] = namespace_short_overrides(sys.argv[1:], "promote", SHORT_KEYS)
+
+    @hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
+    def _main(cfg) -> None:
+        try:
+            main_cfg(cfg)
+        except (PromotionRefused, LookupError) as exc:
+            print(f"promotion refused: {exc}", file=sys.stderr)
+            sys.exit(1)
+
+    _main()
+
+
+if __name__ == "__main__":
+    main()
