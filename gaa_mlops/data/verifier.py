@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from game_eye.crops import square_crop_box
 from gaa_mlops.data.assets import RESAMPLE, Assets, augment_sprite, uniform
 from gaa_mlops.data.compose import _visible_box
+from game_eye.crops import square_crop_box
 
 SPRITE_PX = {"close": (20.0, 140.0), "not_close": (20.0, 220.0)}   # object widths on a phone screen
 SCREEN_WIDTH_PX = (720.0, 1080.0)

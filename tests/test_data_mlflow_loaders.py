@@ -1,0 +1,103 @@
+"""The dataset as an MLflow dataset input, torch loaders, and the build with the real config."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import mlflow
+import pytest
+import torch
+
+from gaa_mlops.data.build import build_dataset
+from gaa_mlops.data.loaders import ClassificationDataset, DatasetMismatchError, DetectionDataset, collate_detection
+from gaa_mlops.data.mlflow_dataset import log_dataset
+from gaa_mlops.tracking import TrackingError, setup_tracking
+from tests.test_data_build import CLS, DET
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_log_dataset_shows_as_dataset_input(tiny_projects, tmp_path, mlflow_store):
+    pdir, names = tiny_projects
+    built = build_dataset(names, pdir, tmp_path / "ds", **CLS, progress=False)
+    uri = setup_tracking(None, "gaa-test", str(mlflow_store))
+    assert uri == f"sqlite:///{mlflow_store.resolve() / 'mlflow.db'}"
+    with mlflow.start_run() as run:
+        log_dataset(built)
+    run = mlflow.get_run(run.info.run_id)
+    (inp,) = run.inputs.dataset_inputs
+    assert inp.dataset.name == built.name and inp.dataset.digest == built.digest[:12]
+    profile = json.loads(inp.dataset.profile)
+    assert profile["counts"]["train"] == {"close": 5, "not_close": 5}
+    assert profile["digest"] == built.digest
+    assert str(built.path) in inp.dataset.source
+    arts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id, "dataset")}
+    assert arts == {"dataset/data_set.tar.gz", "dataset/manifest.json"}
+    exp = mlflow.get_experiment_by_name("gaa-test")
+    assert exp.artifact_location == (mlflow_store.resolve() / "mlruns").as_uri()
+
+
+def test_unreachable_tracking_server_fails_fast(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    with pytest.raises(TrackingError, match="http://127.0.0.1:9"):
+        setup_tracking("http://127.0.0.1:9", "x", str(tmp_path))
+
+
+def test_detection_loader_shapes(tiny_projects, tmp_path):
+    pdir, names = tiny_projects
+    built = build_dataset(names, pdir, tmp_path / "ds", **DET, progress=False)
+    ds = DetectionDataset(built.path, "train", classes=["background", "close"])
+    assert len(ds) == 6
+    n_boxes = 0
+    for i in range(len(ds)):
+        x, t = ds[i]
+        assert x.shape == (3, 96, 64) and x.dtype == torch.float32 and 0 <= x.min() and x.max() <= 1
+        assert t["boxes"].shape == (len(t["labels"]), 4) and t["labels"].dtype == torch.int64
+        assert (t["labels"] == 1).all() and (t["boxes"][:, 2:] > t["boxes"][:, :2]).all()
+        n_boxes += len(t["labels"])
+    assert n_boxes == built.manifest["counts"]["train"]["boxes"]
+    images, targets = collate_detection([ds[0], ds[1]])
+    assert len(images) == len(targets) == 2
+    x_aug, _ = DetectionDataset(built.path, "train", augment=True)[0]
+    assert x_aug.shape == (3, 96, 64)
+    with pytest.raises(DatasetMismatchError, match="classification"):
+        ClassificationDataset(built.path, "train")
+
+
+def test_classification_loader_labels_and_class_check(tiny_projects, tmp_path):
+    pdir, names = tiny_projects
+    built = build_dataset(names, pdir, tmp_path / "ds", **CLS, progress=False)
+    ds = ClassificationDataset(built.path, "val", ["close", "not_close"])
+    assert len(ds) == 4 and [ds[i][1] for i in range(4)] == [0, 0, 1, 1]
+    x, _ = ds[0]
+    assert x.shape == (3, 32, 32) and x.dtype == torch.float32
+    with pytest.raises(DatasetMismatchError, match="not_close"):
+        ClassificationDataset(built.path, "val", ["not_close", "close"])
+
+
+def test_build_dataset_entry_point_with_real_config(tmp_path, mlflow_store):
+    """The real conf tree and the real projects/, shrunk; then the cache hit."""
+    from hydra import compose, initialize_config_dir
+
+    from gaa_mlops.build_dataset import build_and_log
+    from gaa_mlops.projects import available_projects
+
+    if not available_projects(REPO / "projects"):
+        pytest.fail("projects/ holds no projects yet")
+    summaries = []
+    for model in ("ssd", "resnet34"):
+        with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
+            cfg = compose(config_name="config", overrides=[
+                f"model={model}", "experiment=quick", "model.dataset.n_train=4", "model.dataset.n_val=2",
+                f"paths.root={mlflow_store}", f"paths.projects_dir={REPO / 'projects'}",
+                f"paths.datasets_dir={tmp_path / 'datasets'}"])
+        first = build_and_log(cfg)
+        again = build_and_log(cfg)
+        assert not first["cache_hit"] and again["cache_hit"] and again["dataset_dir"] == first["dataset_dir"]
+        assert again["seconds"] < 1.0
+        summaries.append(first)
+        run = mlflow.get_run(first["run_id"])
+        assert run.info.run_name == f"build_dataset-{model}"
+        assert run.inputs.dataset_inputs[0].dataset.digest == first["digest"][:12]
+    ssd, res = summaries
+    assert ssd["counts"]["train"]["images"] == 4 and res["counts"]["train"] == {"close": 4, "not_close": 4}

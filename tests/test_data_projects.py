@@ -1,0 +1,88 @@
+"""Project loading and bad inputs: every error names the file, key or project."""
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from gaa_mlops.data.build import build_dataset
+from gaa_mlops.projects import ProjectError, available_projects, load_project, load_projects
+from tests.test_data_build import CLS
+
+
+def _edit(folder, **changes):
+    path = folder / "project.yaml"
+    doc = yaml.safe_load(path.read_text())
+    for k, v in changes.items():
+        if v is None:
+            doc.pop(k, None)
+        else:
+            doc[k] = v
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def test_load_tiny_projects(tiny_projects):
+    pdir, names = tiny_projects
+    assert available_projects(pdir) == sorted(names)          # `_notes` is not a project
+    projects = {p.name: p for p in load_projects(names, pdir)}
+    assert projects["close_tiny"].label == "close" and len(projects["close_tiny"].sources) == 3
+    assert projects["close_tiny"].augment.rotate == 10
+    shots = projects["shots_tiny"].screenshots
+    assert len(shots) == 3 and shots[0].boxes == ((60.0, 4.0, 68.0, 12.0),) and shots[2].boxes == ()
+
+
+def test_missing_key_names_file_and_key(tiny_projects):
+    pdir, _ = tiny_projects
+    path = _edit(pdir / "close_tiny", sources=None)
+    with pytest.raises(ProjectError) as e:
+        load_project(pdir / "close_tiny")
+    assert str(path) in str(e.value) and "'sources'" in str(e.value)
+
+
+def test_wrong_task_value_lists_valid_ones(tiny_projects):
+    pdir, _ = tiny_projects
+    path = _edit(pdir / "neg_tiny", task="segmentation")
+    with pytest.raises(ProjectError, match="'task'.*segmentation.*classification") as e:
+        load_project(pdir / "neg_tiny")
+    assert str(path) in str(e.value)
+
+
+@pytest.mark.parametrize("changes, key", [
+    ({"label": "maybe"}, "'label'"),
+    ({"name": "other"}, "'name'"),
+    ({"sources": ["*.gif"]}, "'sources'"),
+    ({"augment": {"scale": [2, 1]}}, "augment.scale"),
+    ({"augment": {"rotat": 3}}, "rotat"),
+    ({"colour": 1}, "colour"),
+])
+def test_bad_keys_are_named(tiny_projects, changes, key):
+    pdir, _ = tiny_projects
+    path = _edit(pdir / "close_tiny", **changes)
+    with pytest.raises(ProjectError) as e:
+        load_project(pdir / "close_tiny")
+    assert str(path) in str(e.value) and key in str(e.value)
+
+
+def test_detection_without_annotations(tiny_projects):
+    pdir, _ = tiny_projects
+    _edit(pdir / "shots_tiny", annotations=None)
+    with pytest.raises(ProjectError, match="'annotations'"):
+        load_project(pdir / "shots_tiny")
+
+
+def test_unknown_project_names_project_set_and_available(tiny_projects):
+    pdir, names = tiny_projects
+    with pytest.raises(ProjectError) as e:
+        load_projects(names + ["close_nope"], pdir, set_name="resnet34")
+    msg = str(e.value)
+    assert "close_nope" in msg and "resnet34" in msg and "close_tiny" in msg
+
+
+def test_corrupt_png_fails_build_naming_file_and_leaves_nothing(tiny_projects, tmp_path):
+    pdir, names = tiny_projects
+    bad = pdir / "neg_tiny" / "text.png"
+    bad.write_bytes(bad.read_bytes()[:40])                  # truncated PNG
+    with pytest.raises(ProjectError) as e:
+        build_dataset(names, pdir, tmp_path / "ds", **CLS, progress=False)
+    assert str(bad) in str(e.value)
+    assert not (tmp_path / "ds").exists() or list((tmp_path / "ds").iterdir()) == []
