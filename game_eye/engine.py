@@ -4,6 +4,8 @@
     eye = GameEye("ssd/best_weight.pth", "resnet/best_weight.pth")      # regions="full"
     entry = eye.detect_file("shot.png")   # {"image", "width", "height", "elapsed_ms", "detections"}
     dets = eye.detect(PIL.Image.open("shot.png"))   # [{"label", "score", "box"}], best first
+    boxes, scores = eye.propose(img)       # detector stage alone (original pixels), for evaluation
+    probs = eye.verify(img, boxes)         # verifier stage alone: p(close) per box
 
 Pipeline per screenshot:
   1. RGB; resize to the detector's ``image_size`` [H, W] (bilinear); one SSD forward.
@@ -153,37 +155,51 @@ class GameEye:
         return torch.softmax(logits.float(), dim=1)[:, self.cls_label_index].tolist()
 
     # ------------------------------------------------------------------ public
+    def propose(self, image: Image.Image, regions: RegionSpec = None,
+                top_k: Optional[int] = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Detector stage alone: ``label`` proposals with score >= the detector threshold, after NMS,
+        region filter and top-K (``top_k`` overrides the instance's; 0 or negative: all).
+        Returns (boxes float[N, 4] in original pixels, clipped; scores float[N]), best first."""
+        img = image if image.mode == "RGB" else image.convert("RGB")
+        W, H = img.size
+        h, w = self.det_size
+        boxes, scores, labels = self._detector_forward(img.resize((w, h), Image.BILINEAR))
+        keep = (labels == self.det_label_index) & (scores >= self.det_threshold)
+        boxes, scores = boxes[keep], scores[keep]
+        if boxes.numel():
+            keep = nms(boxes, scores, self.nms_iou)  # indices by decreasing score
+            boxes, scores = boxes[keep], scores[keep]
+            boxes = boxes * torch.tensor([W / w, H / h, W / w, H / h])
+            boxes[:, 0::2] = boxes[:, 0::2].clamp(0, W)
+            boxes[:, 1::2] = boxes[:, 1::2].clamp(0, H)
+        regs = resolve_regions(self.regions if regions is None else regions, W, H)
+        if regs is not None and boxes.numel():  # before top-K: proposals elsewhere must not crowd them out
+            inside = torch.tensor([_centre_in(b, regs) for b in boxes.tolist()], dtype=torch.bool)
+            boxes, scores = boxes[inside], scores[inside]
+        k = self.top_k if top_k is None else int(top_k)
+        if k > 0:
+            boxes, scores = boxes[:k], scores[:k]
+        return boxes.reshape(-1, 4), scores.reshape(-1)
+
+    def verify(self, image: Image.Image, boxes: Sequence[Sequence[float]]) -> list[float]:
+        """Verifier stage alone: p(``label``) for each box (original pixels), one batched forward."""
+        if len(boxes) == 0:
+            return []
+        img = image if image.mode == "RGB" else image.convert("RGB")
+        return self._verify(img, [list(map(float, b)) for b in boxes])
+
     def detect(self, image: Image.Image, regions: RegionSpec = None) -> list[dict[str, Any]]:
         """Detections for one PIL image: [{"label", "score", "box": [x1, y1, x2, y2]}], best first.
 
         ``regions`` overrides the instance's region setting for this call."""
         img = image if image.mode == "RGB" else image.convert("RGB")
-        W, H = img.size
-        h, w = self.det_size
-        small = img.resize((w, h), Image.BILINEAR)
-        boxes, scores, labels = self._detector_forward(small)
-
-        keep = (labels == self.det_label_index) & (scores >= self.det_threshold)
-        boxes, scores = boxes[keep], scores[keep]
+        boxes, scores = self.propose(img, regions)
         if boxes.numel() == 0:
             return []
-        keep = nms(boxes, scores, self.nms_iou)  # indices by decreasing score
-        boxes, scores = boxes[keep], scores[keep]
-        boxes = boxes * torch.tensor([W / w, H / h, W / w, H / h])
-        boxes[:, 0::2] = boxes[:, 0::2].clamp(0, W)
-        boxes[:, 1::2] = boxes[:, 1::2].clamp(0, H)
-        props = [(b, s) for b, s in zip(boxes.tolist(), scores.tolist())]
-
-        regs = resolve_regions(self.regions if regions is None else regions, W, H)
-        if regs is not None:  # before top-K: proposals elsewhere must not crowd out the regions'
-            props = [p for p in props if _centre_in(p[0], regs)]
-        props = props[: self.top_k]
-        if not props:
-            return []
-
-        probs = self._verify(img, [b for b, _ in props])
+        box_list, score_list = boxes.tolist(), scores.tolist()
+        probs = self._verify(img, box_list)
         out = []
-        for (box, s), p in zip(props, probs):
+        for box, s, p in zip(box_list, score_list, probs):
             if p < self.cls_threshold:
                 continue
             score = math.sqrt(max(s, 0.0) * max(p, 0.0))

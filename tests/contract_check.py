@@ -4,7 +4,8 @@
 `breaches(doc, n_images=None)` returns the list of breaches (empty when the output holds).
 The tests carry this copy because a user's clone has no ../shared.
 """
-import json, sys
+import json
+import sys
 
 
 def breaches(doc, n_images=None):

@@ -252,3 +252,19 @@ def test_serve_answers_requests(files):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_propose_and_verify_stages_compose_to_detect(files):
+    """The evaluation measures each stage through these; detect must be exactly their composition."""
+    from game_eye.engine import GameEye
+
+    eye = GameEye(files["ssd"], files["resnet"])
+    img = Image.open(files["alpha.png"])  # RGBA: converted inside
+    boxes, scores = eye.propose(img)
+    assert boxes.shape == (len(scores), 4) and 0 < len(scores) <= 10
+    assert torch.all(scores[:-1] >= scores[1:])
+    assert len(eye.propose(img, top_k=0)[1]) >= len(scores)
+    probs = eye.verify(img, boxes)
+    assert len(probs) == len(boxes) and all(0 <= p <= 1 for p in probs) and eye.verify(img, []) == []
+    expect = sorted((round((s * p) ** 0.5, 6) for s, p in zip(scores.tolist(), probs)), reverse=True)
+    np.testing.assert_allclose([d["score"] for d in eye.detect(img)], expect, atol=1e-6)

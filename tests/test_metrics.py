@@ -4,8 +4,15 @@ import math
 import numpy as np
 import pytest
 
-from gaa_mlops.evaluation.metrics import (aggregate, evaluate_screens, first_close, latency_percentiles,
-                                          point_in_box, screen_outcome, tap_pr_curve)
+from gaa_mlops.evaluation.metrics import (
+    aggregate,
+    evaluate_screens,
+    first_close,
+    latency_percentiles,
+    point_in_box,
+    screen_outcome,
+    tap_pr_curve,
+)
 from game_eye.detection_result import DetectionResult
 
 TRUE = [[600, 40, 660, 100]]  # one close button, centre (630, 70)
