@@ -738,6 +738,7 @@ def save_sprites(folder: Path, sprites, prefix: str = "s"):
     out = Path(folder) / "images"
     clean_dir(out, "*.png")
     for i, im in enumerate(sprites):
+        im = fit_long_side(im, 48, 128)  # the sprite contract: longest side 48..128 px
         im.save(out / f"{prefix}_{i:03d}.png", optimize=True)
     return out
 

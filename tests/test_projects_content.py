@@ -1,0 +1,82 @@
+"""Checks on the committed image projects (format the dataset builder relies on).
+
+Run: pytest tests/test_projects_content.py
+"""
+import glob
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1] / "projects"
+PROJECTS = sorted(p.parent.name for p in ROOT.glob("*/project.yaml") if not p.parent.name.startswith("_"))
+
+
+def load(name):
+    return yaml.safe_load((ROOT / name / "project.yaml").read_text())
+
+
+def sources(name, cfg):
+    files = []
+    for g in cfg["sources"]:
+        files += sorted(glob.glob(str(ROOT / name / g)))
+    return files
+
+
+def test_expected_projects_present():
+    expected = {"close_plain_x", "close_circle_x", "close_square_x", "close_see_through", "neg_text_ja",
+                "neg_text_latin", "neg_ui_icons", "backgrounds", "screens_train", "eval_screens"}
+    assert expected <= set(PROJECTS)
+
+
+@pytest.mark.parametrize("name", PROJECTS)
+def test_project_yaml(name):
+    cfg = load(name)
+    assert cfg["name"] == name
+    assert cfg["task"] in ("classification", "background", "detection")
+    if cfg["task"] == "classification":
+        assert cfg["label"] in ("close", "not_close")
+    assert (ROOT / name / cfg["generator"]).is_file()
+    assert {"scale", "rotate", "color_jitter", "hflip", "weight"} <= set(cfg["augment"])
+    files = sources(name, cfg)
+    assert len(files) >= 30
+
+
+@pytest.mark.parametrize("name", [p for p in PROJECTS if load(p)["task"] == "classification"])
+def test_sprites_are_rgba_and_sized(name):
+    for f in sources(name, load(name))[::3]:
+        im = Image.open(f)
+        assert im.mode == "RGBA", f
+        assert 48 <= max(im.size) <= 128, (f, im.size)
+        a = im.getchannel("A")
+        assert a.getextrema()[0] == 0, f  # transparent padding present
+
+
+@pytest.mark.parametrize("name", [p for p in PROJECTS if load(p)["task"] == "detection"])
+def test_detection_annotations(name):
+    cfg = load(name)
+    coco = json.loads((ROOT / name / cfg["annotations"]).read_text())
+    assert coco["categories"] == [{"id": 1, "name": "close"}]
+    imgs = {i["id"]: i for i in coco["images"]}
+    assert len(imgs) == len(sources(name, cfg))
+    for i in list(imgs.values())[::10]:
+        with Image.open(ROOT / name / i["file_name"]) as im:
+            assert im.size == (i["width"], i["height"])
+    per_image = {}
+    for a in coco["annotations"]:
+        x, y, w, h = a["bbox"]
+        img = imgs[a["image_id"]]
+        assert 0 <= x and 0 <= y and x + w <= img["width"] and y + h <= img["height"]
+        assert 0.03 <= w / img["width"] <= 0.105
+        per_image[a["image_id"]] = per_image.get(a["image_id"], 0) + 1
+    assert max(per_image.values()) == 1
+    assert len(imgs) - len(per_image) >= 5  # screens without a close button exist
+
+
+def test_no_forbidden_negative_texts():
+    for name in ("neg_text_ja", "neg_text_latin"):
+        src = (ROOT / name / "generate.py").read_text()
+        assert "閉じる" not in src.split('"""', 2)[2]
+    assert '"Close"' not in (ROOT / "neg_text_latin" / "generate.py").read_text()
