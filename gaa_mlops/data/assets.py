@@ -78,16 +78,17 @@ class Assets:
         if kind == "photo":
             p = self._pick_project(rng, self.backgrounds)
             img = _load(str(p.sources[int(rng.integers(len(p.sources)))]), "RGB")
-            return _window(rng, img, size, virtual_width, forbidden=())
+            return _window(rng, img, size, virtual_width, forbidden=(), flip=True)
         if kind == "screen":
             shot = self.screenshots[int(rng.integers(len(self.screenshots)))]
-            out = _window(rng, self.screenshot_image(shot), size, virtual_width, forbidden=shot.boxes)
+            out = _window(rng, self.screenshot_image(shot), size, virtual_width, forbidden=shot.boxes,
+                          flip=False)    # mirrored UI text would not look like a phone screen
             if out is not None:
                 return out
         return gradient(rng, size)
 
 
-def _window(rng, img: Image.Image, size, virtual_width, forbidden) -> Image.Image | None:
+def _window(rng, img: Image.Image, size, virtual_width, forbidden, flip: bool) -> Image.Image | None:
     W, H = size
     iw, ih = img.size
     if virtual_width is None:      # cover the whole target: crop to its aspect ratio, random offset
@@ -100,7 +101,7 @@ def _window(rng, img: Image.Image, size, virtual_width, forbidden) -> Image.Imag
         y0 = float(rng.uniform(0, ih - ch)) if ih > ch else 0.0
         if not any(x0 < b[2] and b[0] < x0 + cw and y0 < b[3] and b[1] < y0 + ch for b in forbidden):
             out = img.crop((round(x0), round(y0), round(x0 + cw), round(y0 + ch))).resize((W, H), RESAMPLE)
-            return out.transpose(Image.FLIP_LEFT_RIGHT) if rng.random() < 0.5 else out
+            return out.transpose(Image.FLIP_LEFT_RIGHT) if flip and rng.random() < 0.5 else out
     return None
 
 
@@ -109,11 +110,12 @@ def gradient(rng: np.random.Generator, size: tuple[int, int]) -> Image.Image:
     W, H = size
     c0, c1 = rng.integers(0, 256, 3), rng.integers(0, 256, 3)
     angle = rng.uniform(0, np.pi)
-    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
-    t = (xx / max(W, 1) * np.cos(angle) + yy / max(H, 1) * np.sin(angle))
+    gh, gw = max(2, H // 8), max(2, W // 8)          # smooth: compute small, upscale
+    yy, xx = np.mgrid[0:gh, 0:gw].astype(np.float32)
+    t = (xx / gw * np.cos(angle) + yy / gh * np.sin(angle))
     t = (t - t.min()) / max(float(t.max() - t.min()), 1e-6)
     arr = (c0[None, None, :] * (1 - t[..., None]) + c1[None, None, :] * t[..., None]).astype(np.uint8)
-    img = Image.fromarray(arr, "RGB")
+    img = Image.fromarray(arr, "RGB").resize((W, H), RESAMPLE)
     draw = ImageDraw.Draw(img)
     for _ in range(int(rng.integers(0, 5))):
         x0, y0 = rng.uniform(0, W), rng.uniform(0, H)

@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 from gaa_mlops.projects import Project
 
-BUILDER_VERSION = "gaa-dataset/1"
+BUILDER_VERSION = "gaa-dataset/2"
 _CHUNK = 1 << 20
 
 

@@ -23,7 +23,7 @@ from game_eye.crops import square_crop_box
 
 SPRITE_PX = {"close": (20.0, 140.0), "not_close": (20.0, 220.0)}   # object widths on a phone screen
 SCREEN_WIDTH_PX = (720.0, 1080.0)
-HALF_OUT_SHIFT = (0.7, 1.3)      # times (0.5 + margin): the crop edge falls near the button centre
+HALF_OUT = (0.35, 0.8)           # share of the button's side pushed out past the crop edge
 WIDE_MARGIN = (1.5, 3.0)
 
 
@@ -113,7 +113,7 @@ def make_crop(rng: np.random.Generator, assets: Assets, recipe: dict[str, Any], 
     # not_close
     has_close = assets.has_sprites("close")
     if r < 0.2 and has_close:            # half-out: the crop edge cuts through the button
-        mag = (0.5 + margin) * uniform(rng, HALF_OUT_SHIFT)
+        mag = margin + uniform(rng, HALF_OUT)      # the crop edge is `margin` away from the button
         ang = rng.choice([0, 90, 180, 270]) + rng.uniform(-30, 30)
         half = (mag * float(np.cos(np.radians(ang))), mag * float(np.sin(np.radians(ang))))
         return _sprite_crop(rng, assets, "close", margin, half, size)
