@@ -161,3 +161,23 @@ def sshd_available_message() -> str | None:
     if shutil.which("ssh-keygen") is None or not Path(SSHD).is_file():
         return f"OpenSSH server/ssh-keygen missing; {INSTALL_HINT}"
     return None
+
+
+# -- pytest fixture (import it into a test module: ``from tests.sshd import sshd_server  # noqa: F401``) --
+try:
+    import pytest
+except ImportError:  # pragma: no cover - only the fixture needs pytest
+    pytest = None
+
+if pytest is not None:
+    @pytest.fixture(scope="module")
+    def sshd_server(tmp_path_factory):
+        """A real sshd on 127.0.0.1 for the module; fails (never skips) when OpenSSH is missing."""
+        problem = sshd_available_message()
+        if problem:
+            pytest.fail(problem, pytrace=False)
+        server = SshServer.start(tmp_path_factory.mktemp("sshd"))
+        try:
+            yield server
+        finally:
+            server.stop()

@@ -65,7 +65,8 @@ class Plan:
     steps: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
-        return "\n".join([f"{self.action} plan for {self.where}:"] + [f"  {i}. {s}" for i, s in enumerate(self.steps, 1)])
+        lines = [f"  {i}. {s}" for i, s in enumerate(self.steps, 1)]
+        return "\n".join([f"{self.action} plan for {self.where}:"] + lines)
 
 
 @dataclass

@@ -29,6 +29,7 @@ import paramiko
 
 Progress = Callable[[int, int], None]
 CHUNK = 1 << 15
+AUTO_EXEC_HASH_BYTES = 8 << 20  # hash_method=auto: files above this are hashed by sha256sum on the server
 
 
 class DeployError(RuntimeError):
@@ -329,15 +330,24 @@ class SshTarget(Target):
                     callback(done, total)
         size = self.sftp.stat(path).st_size
         if size != total:
-            raise DeployError(f"{self.describe(path)}: wrote {size} bytes, expected {total}")
+            raise DeployError(f"uploading to {self.describe(path)} failed: the server kept {size} of {total} bytes "
+                              f"(disk full, quota or file size limit?); the previous best_weight.pth was left in place")
 
     def sha256(self, path: str) -> str:
-        if self.hash_method in ("auto", "sha256sum"):
+        """sha256 computed on the server (``sha256sum``), or by reading the file back over SFTP.
+
+        ``auto`` reads small files back (one SFTP round trip beats starting a remote process)
+        and runs ``sha256sum`` for large ones, falling back to reading back if that fails.
+        """
+        method = self.hash_method
+        if method == "auto":
+            method = "sha256sum" if self.sftp.stat(path).st_size > AUTO_EXEC_HASH_BYTES else "sftp"
+        if method == "sha256sum":
             rc, out = self.run(f"sha256sum -- {shlex.quote(path)}", timeout=max(self.timeout, 120))
             m = re.match(r"\\?([0-9a-f]{64}) ", out)
             if rc == 0 and m:
                 return m.group(1)
-            if self.hash_method == "sha256sum":
+            if self.hash_method == "sha256sum":  # asked for explicitly: no silent fallback
                 raise DeployError(f"sha256sum on {self.where} failed for {path} (exit {rc}): {out.strip()[:300]}")
         h = hashlib.sha256()  # fall back to reading the file back over SFTP
         with self.sftp.open(path, "rb") as fh:
