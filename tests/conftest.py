@@ -70,14 +70,19 @@ def tiny_projects(tmp_path) -> tuple[Path, list[str]]:
     return root, make_tiny_projects(root)
 
 
+@pytest.fixture(scope="session")
+def _mlflow_root(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("mlroot")
+
+
 @pytest.fixture
-def mlflow_store(tmp_path, monkeypatch):
-    """A fresh sqlite MLflow store in tmp (MLFLOW_TRACKING_URI unset); returns its root folder."""
+def mlflow_store(_mlflow_root, monkeypatch):
+    """A sqlite MLflow store root in tmp (MLFLOW_TRACKING_URI unset), shared by the session because
+    creating the schema takes seconds; use distinct experiment names. Returns the root folder."""
+    import mlflow
+
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
-    root = tmp_path / "mlroot"
-    root.mkdir()
-    yield root
-    import mlflow
+    yield _mlflow_root
     while mlflow.active_run() is not None:
         mlflow.end_run()

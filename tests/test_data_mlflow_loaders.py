@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 def test_log_dataset_shows_as_dataset_input(tiny_projects, tmp_path, mlflow_store):
     pdir, names = tiny_projects
     built = build_dataset(names, pdir, tmp_path / "ds", **CLS, progress=False)
-    uri = setup_tracking(None, "gaa-test", str(mlflow_store))
+    uri = setup_tracking(None, "gaa-test-data", str(mlflow_store))
     assert uri == f"sqlite:///{mlflow_store.resolve() / 'mlflow.db'}"
     with mlflow.start_run() as run:
         log_dataset(built)
@@ -33,7 +33,7 @@ def test_log_dataset_shows_as_dataset_input(tiny_projects, tmp_path, mlflow_stor
     assert str(built.path) in inp.dataset.source
     arts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id, "dataset")}
     assert arts == {"dataset/data_set.tar.gz", "dataset/manifest.json"}
-    exp = mlflow.get_experiment_by_name("gaa-test")
+    exp = mlflow.get_experiment_by_name("gaa-test-data")
     assert exp.artifact_location == (mlflow_store.resolve() / "mlruns").as_uri()
 
 
