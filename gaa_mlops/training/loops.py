@@ -26,7 +26,8 @@ def _device(model: nn.Module) -> torch.device:
 
 
 def _to(images, targets, device):
-    return [i.to(device) for i in images], [{k: v.to(device) for k, v in t.items()} for t in targets]
+    moved = [{k: v.to(device) if torch.is_tensor(v) else v for k, v in t.items()} for t in targets]
+    return [i.to(device) for i in images], moved
 
 
 def _check_finite(loss: torch.Tensor, epoch: int, step: int) -> None:
@@ -54,10 +55,10 @@ def train_detector_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, sch
         scheduler.step()
         n = len(images)
         seen += n
-        totals["loss"] += float(loss) * n
+        totals["loss"] += loss.item() * n
         for k, v in losses.items():
-            totals[k] += float(v) * n
-        bar.set_postfix(loss=f"{float(loss):.3f}", lr=f"{scheduler.get_last_lr()[0]:.4f}")
+            totals[k] += v.item() * n
+        bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{scheduler.get_last_lr()[0]:.4f}")
     return {k: v / max(seen, 1) for k, v in totals.items()} | {"images": seen}
 
 
@@ -80,9 +81,9 @@ def train_classifier_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, s
         optimizer.step()
         scheduler.step()
         seen += len(y)
-        total += float(loss) * len(y)
+        total += loss.item() * len(y)
         correct += int((logits.argmax(1) == y).sum())
-        bar.set_postfix(loss=f"{float(loss):.3f}", lr=f"{scheduler.get_last_lr()[0]:.4f}")
+        bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{scheduler.get_last_lr()[0]:.4f}")
     return {"loss": total / max(seen, 1), "accuracy": correct / max(seen, 1), "images": seen}
 
 
@@ -110,7 +111,7 @@ def validate_detector(model: nn.Module, loader: DataLoader, close_label: int = 1
         seen += len(images)
         model.eval()
         outputs = [{k: v.cpu() for k, v in o.items()} for o in model(images)]
-        targets = [{k: v.cpu() for k, v in t.items()} for t in targets]
+        targets = [{k: t[k].cpu() for k in ("boxes", "labels")} for t in targets]
         metric.update(outputs, targets)
         predictions.extend(outputs)
         truths.extend(targets)
