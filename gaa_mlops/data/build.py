@@ -182,6 +182,7 @@ def build_dataset(projects: Sequence[str], projects_dir: str | Path, datasets_di
     jobs = _plan(assets, task, classes, recipe)
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=root))
+    os.chmod(tmp, 0o755)                             # mkdtemp makes it private; the result is shared
     try:
         for split in SPLITS:
             if task == "classification":

@@ -44,13 +44,15 @@ def as_mlflow_dataset(built: BuiltDataset) -> GaaDataset:
                       digest=built.digest[:DIGEST_CHARS], profile=profile)
 
 
-def log_dataset(built: BuiltDataset, context: str = "training") -> GaaDataset:
-    """Inside an active run: log the dataset input, its archive and manifest."""
+def log_dataset(built: BuiltDataset, context: str = "training", log_archive: bool = True) -> GaaDataset:
+    """Inside an active run: log the dataset input, its manifest and (unless ``log_archive`` is
+    False, e.g. when another run already holds this digest's archive) ``dataset/data_set.tar.gz``."""
     if mlflow.active_run() is None:
         raise RuntimeError("log_dataset needs an active MLflow run (mlflow.start_run())")
     ds = as_mlflow_dataset(built)
     mlflow.log_input(ds, context=context)
     mlflow.set_tags({"gaa.dataset_digest": built.digest, "gaa.dataset_name": built.name})
     mlflow.log_artifact(str(built.manifest_path), "dataset")
-    mlflow.log_artifact(str(built.archive), "dataset")
+    if log_archive:
+        mlflow.log_artifact(str(built.archive), "dataset")
     return ds
