@@ -81,12 +81,12 @@ def run_deploy(client, *, model: str, registered_name: str, target: Target, path
     with tempfile.TemporaryDirectory(prefix="gaa-deploy-") as tmp:
         local = registry.download_weights(client, mv, tmp)
         info = check_weights(local, model, (mv.tags or {}).get("weights_sha256"), force)
-        meta = {"model": model, "registered_name": registered_name, "version": mv.version,
+        meta = {"model": model, "registered_name": registered_name, "version": str(mv.version),
                 "alias": alias if version is None else None, "run_id": mv.run_id, "reason": reason}
         smoke_fn = None
         if smoke and smoke.get("enabled") and not dry_run:
             values = {"weights": path, "ssd_weights": paths.get("ssd", ""), "resnet_weights": paths.get("resnet34", ""),
-                      "sample": smoke.get("sample") or "", "model": model, "version": mv.version}
+                      "sample": smoke.get("sample") or "", "model": model, "version": str(mv.version)}
             smoke_fn = make_smoke(target, smoke["command"], values, float(smoke.get("timeout_s", 120)), echo)
         result = deploy_file(target, str(local), path, info["sha256"], keep=keep, meta=meta, dry_run=dry_run,
                              smoke=smoke_fn, lock_wait_s=lock_wait_s, break_lock=break_lock,

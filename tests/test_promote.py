@@ -1,0 +1,124 @@
+"""Promotion gate: alias `champion` moves only to an evaluated version that is not worse (or with force)."""
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from hydra import compose, initialize_config_dir
+from mlflow import MlflowClient
+
+from gaa_mlops import registry
+from gaa_mlops.promote import CONF_DIR, PromotionRefused, gate, main_cfg, promote
+
+QUIET = dict(echo=lambda s: None)
+_names = (f"gaa-test-{i}" for i in itertools.count())
+
+
+def ev(cs, ftr, digest="d1"):
+    return {"eval.click_success": cs, "eval.false_tap_rate": ftr, "eval.dataset_digest": digest, "eval.run_id": "r"}
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    root = tmp_path_factory.mktemp("promote")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    exp = client.create_experiment("promote-tests", artifact_location=(root / "artifacts").as_uri())
+    return uri, client, exp
+
+
+@pytest.fixture
+def model(store):
+    """make(*version_tags) → a fresh registered model whose versions carry those tags (version i+1)."""
+    _, client, exp = store
+
+    def make(*version_tags, champion=None):
+        name = next(_names)
+        for tags in version_tags:
+            run = client.create_run(exp)
+            registry.register_weights(client, name, run.info.run_id, tags, alias="candidate")
+        if champion:
+            client.set_registered_model_alias(name, "champion", str(champion))
+        return name
+
+    return client, make
+
+
+def champion(client, name):
+    return str(client.get_registered_model(name).aliases.get("champion"))
+
+
+def test_gate_rules():
+    champ = {"click_success": 0.8, "false_tap_rate": 0.1, "dataset_digest": "d"}
+    assert gate({"click_success": 0.8, "false_tap_rate": 0.1, "dataset_digest": "d"}, champ) == []
+    assert gate({"click_success": 0.9, "false_tap_rate": 0.05, "dataset_digest": "d"}, None) == []
+    assert len(gate({"click_success": 0.7, "false_tap_rate": 0.2, "dataset_digest": "d"}, champ)) == 2
+    assert "same set" in gate({"click_success": 0.9, "false_tap_rate": 0.0, "dataset_digest": "x"}, champ)[0]
+
+
+def test_first_promotion_and_tags(model):
+    client, make = model
+    name = make(ev(0.8, 0.1))
+    out = promote(client, name, reason="first model", user="alice", **QUIET)
+    assert out["changed"] and champion(client, name) == "1"
+    tags = client.get_model_version(name, "1").tags
+    assert tags["promoted_by"] == "alice" and tags["promote_reason"] == "first model"
+    assert tags["promoted_at"].endswith("+00:00") and tags["promote_forced"] == "false"
+    assert not promote(client, name, version=1, **QUIET)["changed"]  # already champion
+
+
+def test_better_version_promoted_from_alias(model):
+    client, make = model
+    name = make(ev(0.8, 0.1), ev(0.85, 0.1), champion=1)
+    promote(client, name, **QUIET)  # alias candidate → version 2
+    assert champion(client, name) == "2"
+    assert client.get_model_version(name, "2").tags["previous_champion"] == "1"
+
+
+@pytest.mark.parametrize("tags, why", [
+    (ev(0.7, 0.1), "click_success 0.7000 < champion's 0.8000"),
+    (ev(0.9, 0.2), "false_tap_rate 0.2000 > champion's 0.1000"),
+    (ev(0.9, 0.0, digest="other"), "evaluate both on the same set"),
+])
+def test_worse_or_incomparable_refused_unless_forced(model, tags, why):
+    client, make = model
+    name = make(ev(0.8, 0.1), tags, champion=1)
+    with pytest.raises(PromotionRefused, match=why.replace("(", r"\(")):
+        promote(client, name, version=2, **QUIET)
+    assert champion(client, name) == "1"
+    out = promote(client, name, version=2, force=True, reason="accepting it", **QUIET)
+    assert out["forced"] and champion(client, name) == "2"
+    assert client.get_model_version(name, "2").tags["promote_forced"] == "true"
+
+
+def test_unevaluated_version_refused_even_with_force(model):
+    client, make = model
+    name = make(ev(0.8, 0.1), {"weights_sha256": "ab"}, champion=1)
+    with pytest.raises(PromotionRefused, match="has no evaluation"):
+        promote(client, name, version=2, force=True, **QUIET)
+    assert champion(client, name) == "1"
+
+
+def test_unknown_names(model):
+    client, make = model
+    name = make(ev(0.8, 0.1))
+    with pytest.raises(LookupError, match="no version 5; existing: \\[1\\]"):
+        promote(client, name, version=5, **QUIET)
+    with pytest.raises(LookupError, match="no alias 'best'"):
+        promote(client, name, alias="best", **QUIET)
+    with pytest.raises(LookupError, match="does not exist"):
+        promote(client, "gaa-missing", **QUIET)
+
+
+def test_hydra_entry(store, model, tmp_path):
+    uri, _ = store[:2]
+    client, make = model
+    name = make(ev(0.8, 0.1), ev(0.9, 0.1), champion=1)
+    overrides = [f"tracking.uri={uri}", f"paths.root={tmp_path}", f"model.registered_name={name}",
+                 "promote.version=2", "promote.reason=better"]
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose(config_name="config", overrides=overrides)
+        if "promote" not in cfg:  # until conf/config.yaml lists `- promote: default`
+            cfg = compose(config_name="config", overrides=["+promote=default"] + overrides)
+    out = main_cfg(cfg)
+    assert out["version"] in (2, "2") and champion(client, name) == "2"
