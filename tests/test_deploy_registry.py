@@ -160,19 +160,32 @@ def test_hydra_config_ssh_target(store, server):
     assert r.version == "2" and sha(paths["ssd"]) == files[2][1]
 
 
-def test_cli_entry_point(store, tmp_path, monkeypatch, capsys):
+def test_cli_main_in_process(store, tmp_path, monkeypatch, capsys):
+    """gaa-deploy / python -m gaa_mlops.deploy with the short overrides (version=, reason=)."""
     uri, _, files, _ = store
-    cmd = [sys.executable, "-m", "gaa_mlops.deploy", "model=ssd", f"tracking.uri={uri}", f"paths.root={tmp_path}",
-           "version=1", "reason=first deploy", f"hydra.run.dir={tmp_path / 'hydra'}"]
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    args = ["model=ssd", f"tracking.uri={uri}", f"paths.root={tmp_path}", f"hydra.run.dir={tmp_path / 'hydra'}"]
+    monkeypatch.setattr(sys, "argv", ["gaa-deploy"] + args + ["version=1", "reason=first deploy"])
+    cli.main()
     deployed = tmp_path / "deploy_target/home/a/pytorch_ssd/weights"
     assert sha(deployed / "best_weight.pth") == files[1][1]
     entry = json.loads((deployed / "deploy_log.jsonl").read_text().splitlines()[-1])
     assert entry["reason"] == "first deploy" and entry["version"] == "1"
-    # the failure path in-process (a second interpreter start costs seconds): clear message, exit 1
-    monkeypatch.setattr(sys, "argv", ["gaa-deploy"] + cmd[3:-3] + ["version=99", f"hydra.run.dir={tmp_path / 'h2'}"])
+    monkeypatch.setattr(sys, "argv", ["gaa-deploy"] + args + ["version=99"])
     with pytest.raises(SystemExit) as info:
         cli.main()
     assert info.value.code == 1 and "no version 99; existing: [1, 2, 3, 4]" in capsys.readouterr().err
+    monkeypatch.setattr(sys, "argv", ["gaa-deploy"] + args + ["deploy=ssh"])
+    with pytest.raises(SystemExit):
+        cli.main()
+    assert "deploy.host is not set" in capsys.readouterr().err
     assert sha(deployed / "best_weight.pth") == files[1][1]
+
+
+@pytest.mark.slow
+def test_python_dash_m_entry_point(store, tmp_path):
+    uri, _, files, _ = store
+    cmd = [sys.executable, "-m", "gaa_mlops.deploy", "model=ssd", f"tracking.uri={uri}", f"paths.root={tmp_path}",
+           "alias=champion", "dry_run=true", f"hydra.run.dir={tmp_path / 'hydra'}"]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "dry run, nothing is touched" in proc.stdout and not (tmp_path / "deploy_target").exists()

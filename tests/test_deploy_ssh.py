@@ -231,3 +231,20 @@ def test_auto_add_policy_is_never_used(ssh):
     server, target, _, _ = ssh
     with target() as t:
         assert not isinstance(t._client._policy, (paramiko.AutoAddPolicy, paramiko.WarningPolicy))
+
+
+def test_connection_lost_during_smoke_check_says_new_file_is_in_place(ssh):
+    _, target, path, f = ssh
+    t = target()
+
+    def smoke():
+        t.transport.close()
+        return t.run("true", timeout=5)
+
+    with pytest.raises(DeployError, match="running the smoke check failed.*NEW file is in place.*rollback"):
+        deploy_file(t, f["v2"][0], path, f["v2"][1], smoke=smoke, **QUIET)
+    t.close()
+    assert sha(path) == f["v2"][1]
+    with target() as t2:
+        rollback(t2, path, break_lock=True, **QUIET)
+    assert sha(path) == f["v1"][1]

@@ -174,7 +174,7 @@ def main() -> None:
     def _main(cfg) -> None:
         try:
             main_cfg(cfg)
-        except (DeployError, LookupError, ValueError) as exc:
+        except (RuntimeError, LookupError, ValueError, OSError) as exc:  # DeployError, RegistryError, ...
             print(f"deploy failed: {exc}", file=sys.stderr)
             sys.exit(1)
 

@@ -202,7 +202,8 @@ def _prune(target: Target, path: str, keep: int) -> list[str]:
     return removed
 
 
-def _fail(target: Target, step: str, path: str, exc: BaseException) -> DeployError:
+def _fail(target: Target, step: str, path: str, exc: BaseException, swapped: str | None = None) -> DeployError:
+    """A clear DeployError; ``swapped`` names the backup when the new file was already renamed in place."""
     if isinstance(exc, DeployError):
         return exc
     text = str(exc) or type(exc).__name__
@@ -215,8 +216,9 @@ def _fail(target: Target, step: str, path: str, exc: BaseException) -> DeployErr
         hint = " (the server reported a generic failure: a full disk or quota is the usual cause)"
     elif isinstance(exc, NotADirectoryError) or (isinstance(exc, OSError) and exc.errno == 20):
         hint = " (a parent of the path is not a directory)"
-    return DeployError(f"{step} failed on {target.describe(path)}: {type(exc).__name__}: {text}{hint}; "
-                       f"the previous best_weight.pth was left in place")
+    state = ("the previous best_weight.pth was left in place" if swapped is None else
+             f"the NEW file is in place (previous kept as {swapped or 'nothing'}): check it, or run action=rollback")
+    return DeployError(f"{step} failed on {target.describe(path)}: {type(exc).__name__}: {text}{hint}; {state}")
 
 
 def deploy_file(target: Target, local_file: str, path: str, sha256: str, *, keep: int = 5,
@@ -241,7 +243,7 @@ def deploy_file(target: Target, local_file: str, path: str, sha256: str, *, keep
     if keep < 1:
         raise DeployError(f"deploy.keep must be at least 1 (got {keep}): a rollback needs a previous file")
     d, base = _names(path)
-    step = "preparing the target directory"
+    step, swapped = "preparing the target directory", None
     try:
         if create_dirs:
             target.makedirs(d)
@@ -278,6 +280,7 @@ def deploy_file(target: Target, local_file: str, path: str, sha256: str, *, keep
                         raise VerifyError(f"backup {backup} does not match the current file; stopped")
                 step = f"renaming {tmp} over {path}"
                 target.rename(tmp, path)
+                swapped = backup or ""
             except BaseException:
                 try:
                     if target.exists(tmp):
@@ -316,7 +319,7 @@ def deploy_file(target: Target, local_file: str, path: str, sha256: str, *, keep
     except DeployError:
         raise
     except Exception as exc:
-        raise _fail(target, step, path, exc) from exc
+        raise _fail(target, step, path, exc, swapped) from exc
 
 
 def _version_of(entries: list[dict], sha: str | None) -> str | None:

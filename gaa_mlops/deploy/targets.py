@@ -211,7 +211,7 @@ class SshTarget(Target):
                  known_hosts: str = "~/.ssh/known_hosts", password_env: str | None = None,
                  passphrase_env: str | None = None, allow_agent: bool = True, connect_timeout_s: float = 10.0,
                  hash_method: str = "auto"):
-        if not host:
+        if not host or host == "???":
             raise DeployError("deploy.host is not set: give the server, e.g. deploy.host=pytorch-server")
         if hash_method not in ("auto", "sha256sum", "sftp"):
             raise DeployError(f"unknown deploy.hash_method {hash_method!r}; valid: ['auto', 'sha256sum', 'sftp']")
