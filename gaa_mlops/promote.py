@@ -117,12 +117,21 @@ def main_cfg(cfg) -> dict:
                    reason=p.get("reason"))
 
 
+def _group_in_defaults(group: str) -> bool:
+    import yaml
+
+    doc = yaml.safe_load((Path(CONF_DIR) / "config.yaml").read_text()) or {}
+    return any(isinstance(d, dict) and group in d for d in doc.get("defaults", []))
+
+
 def main() -> None:
     import hydra
 
     from gaa_mlops.deploy.cli import namespace_short_overrides
 
     sys.argv[1:] = namespace_short_overrides(sys.argv[1:], "promote", SHORT_KEYS)
+    if not _group_in_defaults("promote"):  # until conf/config.yaml lists `- promote: default`
+        sys.argv[1:1] = ["+promote=default"]
 
     @hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
     def _main(cfg) -> None:

@@ -122,3 +122,22 @@ def test_hydra_entry(store, model, tmp_path):
             cfg = compose(config_name="config", overrides=["+promote=default"] + overrides)
     out = main_cfg(cfg)
     assert out["version"] in (2, "2") and champion(client, name) == "2"
+
+
+def test_cli_main_in_process(store, model, tmp_path, monkeypatch, capsys):
+    """gaa-promote / python -m gaa_mlops.promote with the short overrides (version=, reason=, force=)."""
+    from gaa_mlops import promote as promote_module
+
+    uri = store[0]
+    client, make = model
+    name = make(ev(0.8, 0.1), ev(0.7, 0.1), champion=1)
+    args = ["gaa-promote", f"tracking.uri={uri}", f"paths.root={tmp_path}", f"model.registered_name={name}",
+            f"hydra.run.dir={tmp_path / 'hydra'}", "version=2"]
+    monkeypatch.setattr("sys.argv", args)
+    with pytest.raises(SystemExit) as info:
+        promote_module.main()
+    assert info.value.code == 1 and "click_success 0.7000 < champion's 0.8000" in capsys.readouterr().err
+    monkeypatch.setattr("sys.argv", args + ["force=true", "reason=known regression accepted"])
+    promote_module.main()
+    assert champion(client, name) == "2"
+    assert client.get_model_version(name, "2").tags["promote_reason"] == "known regression accepted"
