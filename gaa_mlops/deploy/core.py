@@ -63,10 +63,11 @@ class Plan:
     action: str
     where: str
     steps: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
         lines = [f"  {i}. {s}" for i, s in enumerate(self.steps, 1)]
-        return "\n".join([f"{self.action} plan for {self.where}:"] + lines)
+        return "\n".join([f"{self.action} plan for {self.where}:"] + lines + [f"  now: {n}" for n in self.notes])
 
 
 @dataclass
@@ -235,9 +236,9 @@ def deploy_file(target: Target, local_file: str, path: str, sha256: str, *, keep
             current = target.sha256(path) if target.exists(path) else None
         except Exception as exc:
             raise _fail(target, "inspecting the target", path, exc) from exc
-        plan.steps.append(f"(now: {'sha256 ' + current if current else 'no file'} at {path}; "
+        plan.notes.append(f"{'sha256 ' + current if current else 'no file'} at {path}; "
                           f"{len(backups(target, path))} backup(s)"
-                          f"{'; identical to the new file, the deploy would do nothing' if current == sha256 else ''})")
+                          f"{'; identical to the new file, the deploy would do nothing' if current == sha256 else ''}")
         echo(f"dry run, nothing is touched.\n{plan}")
         return Result("dry-run", path, where, sha256=current, plan=plan)
     if keep < 1:
