@@ -105,7 +105,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             mlflow.set_tags({"gaa.step": "train", "gaa.model": m.name})
             log_config(cfg, exclude=("trainer.resume",))
             log_code(root)
-            log_dataset(built)
+            log_dataset(built, log_archive=not built.cache_hit)  # whoever built it logged the archive
         torch.manual_seed(int(cfg.seed))
         model = build_model(m.task, m.arch, classes, image_size, model_kwargs)
         result = fit(m.task, model, train_set, val_set, settings, classes, int(cfg.seed), workdir, resume_from)

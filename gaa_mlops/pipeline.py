@@ -1,0 +1,214 @@
+"""The whole job as one MLflow parent run: datasets → SSD → ResNet34 → evaluation → promotion → deploy.
+
+Run:
+    python -m gaa_mlops.pipeline experiment=quick                      # README's main job
+    mlflow run . --env-manager local -P overrides="experiment=quick"  # the same through MLproject
+    python -m gaa_mlops.pipeline steps=[train_resnet34,evaluate] note="more kanji negatives"
+    python -m gaa_mlops.pipeline pipeline.models.ssd.projects=ssd pipeline.models.resnet34.projects=no_ja_text
+    python -m gaa_mlops.pipeline resume=<parent run id>              # after a failed step
+    python -m gaa_mlops.pipeline -m trainer.lr=0.01,0.003             # one parent run per job
+
+The parent run is the "learning task output": its tags link the child runs, both dataset digests,
+both model versions and the evaluation; ``note`` becomes its description in the MLflow UI.
+Every step records its result on the parent, so ``resume`` redoes only what did not finish.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import hydra
+import mlflow
+from hydra import compose
+from hydra.core.hydra_config import HydraConfig
+from mlflow import MlflowClient
+from omegaconf import DictConfig, OmegaConf
+
+from gaa_mlops.deploy.cli import namespace_short_overrides
+from gaa_mlops.run_logging import log_code, log_config
+from gaa_mlops.tracking import setup_tracking
+
+log = logging.getLogger(__name__)
+MODELS = ("ssd", "resnet34")
+STEPS = ("build_datasets", "train_ssd", "train_resnet34", "evaluate", "promote", "deploy")
+SHORT_KEYS = ("steps", "note", "resume")
+GROUP_CHOICES = ("model=", "projects=", "trainer=", "pipeline=")
+
+
+class PipelineStepError(RuntimeError):
+    """A step failed; the parent run ends FAILED and names it."""
+
+
+def model_config(base_overrides: list[str], model: str, projects: str, extra: list[str]) -> DictConfig:
+    """The full config of one model inside the pipeline: the user's overrides, then the model's own."""
+    kept = [o for o in base_overrides if not o.lstrip("+~").startswith(GROUP_CHOICES)
+            and not o.lstrip("+~").startswith("pipeline.")]
+    return compose(config_name="config", overrides=kept + [f"model={model}", f"projects={projects}", *extra])
+
+
+def _done_steps(client: MlflowClient, run_id: str) -> dict[str, Any]:
+    tags = client.get_run(run_id).data.tags
+    return {k.split(".")[1]: json.loads(v) for k, v in tags.items()
+            if k.startswith("pipeline.") and k.endswith(".result")}
+
+
+class Pipeline:
+    """Runs the selected steps inside the active parent run; each step's result is tagged on it."""
+
+    def __init__(self, cfg: DictConfig, base_overrides: list[str]):
+        self.cfg = cfg
+        self.p = cfg.pipeline
+        self.base = list(base_overrides)
+        self.client = MlflowClient()
+        self.results: dict[str, Any] = {}
+
+    def sub(self, model: str, *extra: str) -> DictConfig:
+        m = self.p.models[model]
+        return model_config(self.base, model, m.projects, [*m.overrides, *extra])
+
+    def run(self, parent_id: str, steps: list[str]) -> dict[str, Any]:
+        self.results = _done_steps(self.client, parent_id)
+        actions: dict[str, Callable[[], Any]] = {
+            "build_datasets": self.build_datasets, "train_ssd": lambda: self.train("ssd"),
+            "train_resnet34": lambda: self.train("resnet34"), "evaluate": self.evaluate,
+            "promote": self.promote, "deploy": self.deploy}
+        for step in steps:
+            if step in self.results:
+                log.info("step %s: already done in this run, skipped", step)
+                continue
+            log.info("step %s ...", step)
+            try:
+                result = actions[step]()
+            except Exception as exc:
+                mlflow.set_tag("pipeline.failed_step", step)
+                raise PipelineStepError(f"pipeline step {step!r} failed: {type(exc).__name__}: {exc}") from exc
+            self.results[step] = result
+            mlflow.set_tag(f"pipeline.{step}.result", json.dumps(result, default=str)[:5000])
+        mlflow.set_tag("pipeline.failed_step", "")
+        return self.results
+
+    # ---------------------------------------------------------------- steps
+    def build_datasets(self) -> dict:
+        from gaa_mlops.build_dataset import build_and_log
+        out = {}
+        for model in MODELS:
+            s = build_and_log(self.sub(model))
+            out[model] = {"run_id": s["run_id"], "digest": s["digest"], "cache_hit": s["cache_hit"]}
+            mlflow.set_tag(f"{model}.dataset_digest", s["digest"])
+        return out
+
+    def train(self, model: str) -> dict:
+        from gaa_mlops.train import train
+        s = train(self.sub(model))
+        mlflow.set_tags({f"{model}.train_run_id": s["run_id"], f"{model}.version": s["version"],
+                         f"{model}.dataset_digest": s["dataset_digest"]})
+        return {k: s[k] for k in ("run_id", "model_name", "version", "dataset_digest", "score_threshold")}
+
+    def _weights_spec(self, model: str) -> str:
+        name = self.sub(model).model.registered_name
+        trained = self.results.get(f"train_{model}")
+        return f"models:/{name}/{trained['version']}" if trained else f"models:/{name}@candidate"
+
+    def evaluate(self) -> dict:
+        from gaa_mlops.evaluate import HEADLINE, evaluate
+        cfg = self.sub("ssd", f"evaluation.ssd_weights={self._weights_spec('ssd')}",
+                       f"evaluation.resnet_weights={self._weights_spec('resnet34')}")
+        s = evaluate(cfg)
+        metrics = {k: s[k] for k in (*HEADLINE, "latency_p50_ms", "ssd_map50", "verifier_accuracy") if k in s}
+        mlflow.log_metrics(metrics)
+        mlflow.set_tag("evaluation.run_id", s["run_id"])
+        return {"run_id": s["run_id"], "dataset_digest": s["dataset_digest"], **metrics}
+
+    def _version(self, model: str) -> str | None:
+        trained = self.results.get(f"train_{model}")
+        return str(trained["version"]) if trained else None
+
+    def promote(self) -> dict:
+        from gaa_mlops.promote import PromotionRefused, promote
+        if self.p.promote == "none":
+            return {"skipped": "pipeline.promote=none"}
+        if self.p.promote != "auto":
+            raise ValueError(f"unknown pipeline.promote {self.p.promote!r}; valid: ['auto', 'none']")
+        out = {}
+        for model in MODELS:
+            name = self.sub(model).model.registered_name
+            try:
+                r = promote(self.client, name, version=self._version(model), alias="candidate",
+                            reason=f"pipeline {mlflow.active_run().info.run_id}")
+                out[model] = {"champion": str(r["version"]), "changed": r["changed"]}
+            except PromotionRefused as exc:
+                log.warning("%s", exc)
+                out[model] = {"refused": str(exc)}
+        return out
+
+    def deploy(self) -> dict:
+        from gaa_mlops.deploy.cli import main_cfg as deploy_main
+        if not self.p.deploy:
+            return {"skipped": "pipeline.deploy=false"}
+        out = {}
+        for model in MODELS:
+            result = deploy_main(self.sub(model))
+            out[model] = {"path": result.path, "version": result.version, "sha256": result.sha256}
+            mlflow.set_tag(f"{model}.deployed_to", result.path)
+        return out
+
+
+def run_pipeline(cfg: DictConfig, base_overrides: list[str]) -> dict[str, Any]:
+    """Open (or resume) the parent run and run ``cfg.pipeline.steps``; return every step's result."""
+    p = cfg.pipeline
+    steps = list(p.steps)
+    unknown = [s for s in steps if s not in STEPS]
+    if unknown:
+        raise ValueError(f"unknown pipeline step(s) {unknown}; valid: {list(STEPS)}")
+    root = Path(cfg.paths.root).resolve()
+    setup_tracking(cfg.tracking.uri, cfg.tracking.experiment_name, str(root))
+    nested = mlflow.active_run() is not None and not p.resume
+    with mlflow.start_run(run_id=p.resume or None, run_name=None if p.resume else "pipeline", nested=nested) as run:
+        if not p.resume:
+            mlflow.set_tags({"gaa.step": "pipeline", "mlflow.note.content": p.note or ""})
+            log_config(cfg, exclude=("pipeline.resume",))
+            log_code(root)
+        elif p.note:
+            mlflow.set_tag("mlflow.note.content", p.note)
+        results = Pipeline(cfg, base_overrides).run(run.info.run_id, steps)
+    return {"run_id": run.info.run_id, "experiment_id": run.info.experiment_id, **results}
+
+
+def print_summary(summary: dict[str, Any], tracking_uri: str) -> None:
+    """Where everything is: runs, versions, metrics, deployed files, and how to look at them."""
+    lines = [f"pipeline run: {summary['run_id']} (experiment {summary['experiment_id']})"]
+    for model in MODELS:
+        t = summary.get(f"train_{model}")
+        if t:
+            lines.append(f"  {t['model_name']} version {t['version']}  (train run {t['run_id']}, "
+                         f"dataset {t['dataset_digest'][:12]})")
+    ev = summary.get("evaluate")
+    if ev:
+        lines.append("  evaluation: " + ", ".join(f"{k} {v:.4f}" for k, v in ev.items()
+                                                 if isinstance(v, float)))
+    if summary.get("promote"):
+        lines.append(f"  promotion: {summary['promote']}")
+    for model, d in (summary.get("deploy") or {}).items():
+        if isinstance(d, dict):
+            lines.append(f"  deployed {model} version {d['version']} -> {d['path']}")
+    lines.append(f"look at it: mlflow ui --backend-store-uri {tracking_uri}  (then open http://127.0.0.1:5000)")
+    print("\n".join(lines))
+
+
+def main() -> None:
+    sys.argv[1:] = namespace_short_overrides(sys.argv[1:], "pipeline", SHORT_KEYS)
+
+    @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
+    def _main(cfg: DictConfig) -> None:
+        overrides = list(HydraConfig.get().overrides.task)
+        summary = run_pipeline(cfg, overrides)
+        print_summary(summary, mlflow.get_tracking_uri())
+
+    _main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""Training both models on the tiny config into a real (tmp) MLflow store."""
+from __future__ import annotations
+
+import math
+
+import mlflow
+import pytest
+import torch
+from mlflow import MlflowClient
+
+from game_eye.models import build_from_weights
+from game_eye.weights import file_sha256, load_weights
+from gaa_mlops import registry
+from gaa_mlops.train import check_config, train
+from tests.tiny import compose_tiny, hydra_init
+
+
+@pytest.fixture
+def hydra_conf():
+    with hydra_init():
+        yield
+
+
+@pytest.mark.parametrize("model", ["ssd", "resnet34"])
+def test_train_logs_registers_and_weights_rebuild(tmp_path, hydra_conf, model):
+    cfg = compose_tiny(tmp_path, model)
+    summary = train(cfg)
+    client = MlflowClient()
+    run = client.get_run(summary["run_id"])
+    # params: flattened, stable keys
+    assert run.data.params["model.name"] == model
+    assert run.data.params["trainer.epochs"] == "1"
+    assert "trainer.resume" not in run.data.params
+    # metrics per epoch with step=epoch
+    hist = client.get_metric_history(run.info.run_id, "train_loss")
+    assert [m.step for m in hist] == [1]
+    metric = "val_map50" if model == "ssd" else "val_accuracy"
+    assert metric in run.data.metrics
+    # dataset input with digest
+    inputs = run.inputs.dataset_inputs
+    assert inputs and inputs[0].dataset.digest and summary["dataset_digest"].startswith(inputs[0].dataset.digest[:8])
+    # code and artifacts
+    assert run.data.tags["git_commit"]
+    arts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"config.yaml", "code", "checkpoints", "weights", "plots"} <= arts
+    plots = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
+    assert "plots/loss_curves.png" in plots
+    assert ("plots/val_detections.png" if model == "ssd" else "plots/confusion_matrix.png") in plots
+    # registered version with tags and alias candidate
+    name = cfg.model.registered_name
+    mv = registry.resolve_version(client, name, alias="candidate")
+    assert int(mv.version) == summary["version"]
+    for tag in ("run_id", "dataset_digest", "git_commit", "weights_sha256", "val_metric"):
+        assert mv.tags[tag], tag
+    path = registry.download_weights(client, mv, tmp_path / "dl")
+    assert file_sha256(path) == mv.tags["weights_sha256"]
+    doc = load_weights(path)
+    assert doc["version"] == str(mv.version) and doc["run_id"] == run.info.run_id
+    assert 0 <= doc["score_threshold"] <= 1
+    rebuilt = build_from_weights(doc)
+    raw = torch.load(path, weights_only=True)
+    assert set(rebuilt.state_dict()) == set(raw["state_dict"])
+
+
+def test_resume_continues_the_same_run(tmp_path, hydra_conf):
+    first = train(compose_tiny(tmp_path, "resnet34"))
+    second = train(compose_tiny(tmp_path, "resnet34", "trainer.epochs=2", f"trainer.resume={first['run_id']}"))
+    assert second["run_id"] == first["run_id"]
+    hist = MlflowClient().get_metric_history(first["run_id"], "train_loss")
+    assert sorted(m.step for m in hist) == [1, 2]
+    assert second["version"] == first["version"] + 1
+
+
+def test_same_seed_same_metrics(tmp_path, hydra_conf):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = train(compose_tiny(tmp_path / "a", "resnet34"))
+    b = train(compose_tiny(tmp_path / "b", "resnet34"))
+    assert a["dataset_digest"] == b["dataset_digest"]
+    assert math.isclose(a["val_loss"] if "val_loss" in a else a["val_accuracy"],
+                        b["val_loss"] if "val_loss" in b else b["val_accuracy"], rel_tol=1e-5)
+    ra = MlflowClient(f"sqlite:///{tmp_path / 'a' / 'mlflow.db'}").get_run(a["run_id"])
+    rb = MlflowClient(f"sqlite:///{tmp_path / 'b' / 'mlflow.db'}").get_run(b["run_id"])
+    assert ra.data.metrics["train_loss"] == pytest.approx(rb.data.metrics["train_loss"], rel=1e-5)
+
+
+@pytest.mark.parametrize("override,needle", [
+    ("model.arch=resnet99", "resnet34"),
+    ("trainer.optimizer=lion", "adamw"),
+    ("trainer.scheduler=wavy", "cosine"),
+])
+def test_unknown_names_list_the_valid_ones(tmp_path, hydra_conf, override, needle):
+    with pytest.raises(ValueError, match=needle):
+        check_config(compose_tiny(tmp_path, "resnet34", override))
+
+
+def test_dataset_classes_must_match_model(tmp_path, hydra_conf):
+    cfg = compose_tiny(tmp_path, "resnet34", "model.classes=[close,not_close,watch_ad]")
+    with pytest.raises(Exception, match="classes"):
+        train(cfg)
+    assert mlflow.active_run() is None
+
+
+def test_unreachable_tracking_store_fails_before_training(tmp_path, hydra_conf):
+    cfg = compose_tiny(tmp_path, "resnet34", "tracking.uri=http://127.0.0.1:9")
+    with pytest.raises(Exception, match="127.0.0.1:9"):
+        train(cfg)
+    assert not (tmp_path / "datasets").exists()
