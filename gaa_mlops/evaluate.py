@@ -24,10 +24,12 @@ from typing import Any
 import hydra
 import mlflow
 from mlflow import MlflowClient
+from mlflow.data.sources import LocalArtifactDatasetSource
 from omegaconf import DictConfig
 
 from gaa_mlops import registry
 from gaa_mlops.data.digest import dataset_digest
+from gaa_mlops.data.mlflow_dataset import DIGEST_CHARS, GaaDataset
 from gaa_mlops.evaluation.report import failure_gallery, pr_curve_figure
 from gaa_mlops.evaluation.runner import run_evaluation
 from gaa_mlops.projects import load_project
@@ -41,12 +43,10 @@ def evaluation_digest(project) -> str:
     return dataset_digest([project], task="evaluation", image_size=1, classes=["close"], recipe={})
 
 
-def _log_eval_input(project, digest: str, n: int) -> None:
-    from mlflow.data.meta_dataset import MetaDataset
-    from mlflow.data.filesystem_dataset_source import FileSystemDatasetSource
-
-    ds = MetaDataset(source=FileSystemDatasetSource(str(project.root)), name=project.name, digest=digest[:16])
-    mlflow.log_input(ds, context="evaluation", tags={"screenshots": str(n)})
+def _log_eval_input(project, digest: str, counts: dict) -> None:
+    ds = GaaDataset(LocalArtifactDatasetSource(str(project.root)), name=project.name, digest=digest[:DIGEST_CHARS],
+                    profile={"counts": counts, "task": "evaluation", "digest": digest})
+    mlflow.log_input(ds, context="evaluation")
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
@@ -70,7 +70,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
                            "regions": ev.regions, "project": ev.project, "limit": ev.limit,
                            "ssd_version": ssd_mv.version if ssd_mv else "file",
                            "resnet_version": res_mv.version if res_mv else "file"})
-        _log_eval_input(project, digest, len(shots))
+        with_close = sum(1 for s in shots if s.boxes)
+        _log_eval_input(project, digest, {"screens": len(shots), "with_close": with_close,
+                                          "without_close": len(shots) - with_close})
         result = run_evaluation(str(ssd_path), str(res_path), shots, regions=ev.regions)
         finite = {k: v for k, v in result.metrics.items() if isinstance(v, (int, float)) and math.isfinite(v)}
         mlflow.log_metrics(finite)

@@ -1,0 +1,80 @@
+"""The whole pipeline on the tiny config into a tmp store: structure, links, aliases, local deploy."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from hydra import compose
+from mlflow import MlflowClient
+
+from game_eye.weights import file_sha256
+from gaa_mlops.pipeline import PipelineStepError, run_pipeline
+from tests.tiny import MODEL_OVERRIDES, hydra_init, tiny_overrides
+
+
+def _overrides(root, *extra):
+    per_model = [f"pipeline.models.{m}.overrides=[{','.join(repr(x) for x in o)}]" for m, o in MODEL_OVERRIDES.items()]
+    return [*tiny_overrides(root), *per_model, "pipeline.note=tiny run", *extra]
+
+
+def _run(root, *extra):
+    ov = _overrides(root, *extra)
+    return run_pipeline(compose(config_name="config", overrides=ov), ov)
+
+
+@pytest.fixture
+def hydra_conf():
+    with hydra_init():
+        yield
+
+
+def test_pipeline_end_to_end(tmp_path, hydra_conf):
+    summary = _run(tmp_path)
+    client = MlflowClient()
+    parent = client.get_run(summary["run_id"])
+    tags = parent.data.tags
+    assert tags["mlflow.note.content"] == "tiny run"
+    assert tags["pipeline.failed_step"] == ""
+    children = client.search_runs([parent.info.experiment_id],
+                                  filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    names = sorted(r.info.run_name for r in children)
+    assert names == ["build_dataset-resnet34", "build_dataset-ssd", "evaluate", "train-resnet34", "train-ssd"]
+    # links on the parent
+    for model, name in (("ssd", "gaa-ssd"), ("resnet34", "gaa-resnet34")):
+        version = tags[f"{model}.version"]
+        assert tags[f"{model}.dataset_digest"]
+        mv = client.get_model_version(name, version)
+        assert "candidate" in mv.aliases
+        assert mv.tags["eval.run_id"] == tags["evaluation.run_id"]
+        # first run: nothing to beat, so the gate passes and the version becomes champion
+        assert "champion" in mv.aliases
+        deployed = summary["deploy"][model]
+        assert file_sha256(deployed["path"]) == mv.tags["weights_sha256"]
+    assert "click_success" in parent.data.metrics
+    # second run reuses the cached datasets
+    again = _run(tmp_path, "pipeline.steps=[build_datasets]")
+    assert all(v["cache_hit"] for v in again["build_datasets"].values())
+
+
+def test_step_selection_runs_only_those_steps(tmp_path, hydra_conf):
+    summary = _run(tmp_path, "pipeline.steps=[build_datasets,train_resnet34]")
+    assert set(summary) >= {"build_datasets", "train_resnet34"}
+    assert "train_ssd" not in summary and "evaluate" not in summary
+
+
+def test_failed_step_marks_parent_failed_and_resume_skips_finished_steps(tmp_path, hydra_conf):
+    ssd_ok = "pipeline.models.ssd.overrides=[" + ",".join(repr(x) for x in MODEL_OVERRIDES["ssd"])
+    steps = "pipeline.steps=[train_resnet34,train_ssd]"
+    with pytest.raises(PipelineStepError, match="train_ssd"):
+        _run(tmp_path, steps, ssd_ok + ",'trainer.optimizer=lion']")
+    client = MlflowClient()
+    failed = client.search_runs(client.get_experiment_by_name("gaa-test").experiment_id,
+                                filter_string="attributes.run_name = 'pipeline'")[0]
+    assert failed.info.status == "FAILED"
+    assert failed.data.tags["pipeline.failed_step"] == "train_ssd"
+    trained = json.loads(failed.data.tags["pipeline.train_resnet34.result"])
+    resumed = _run(tmp_path, steps, ssd_ok + "]", f"pipeline.resume={failed.info.run_id}")
+    assert resumed["run_id"] == failed.info.run_id
+    assert resumed["train_resnet34"]["version"] == trained["version"]   # not retrained
+    assert resumed["train_ssd"]["version"] == 1
+    assert client.get_run(failed.info.run_id).info.status == "FINISHED"
