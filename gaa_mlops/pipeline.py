@@ -28,6 +28,7 @@ from mlflow import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
 from gaa_mlops.deploy.cli import namespace_short_overrides
+from gaa_mlops.registry import CHAMPION, RegistryError, resolve_version
 from gaa_mlops.run_logging import log_code, log_config
 from gaa_mlops.tracking import setup_tracking
 
@@ -142,6 +143,8 @@ class Pipeline:
             except PromotionRefused as exc:
                 log.warning("%s", exc)
                 out[model] = {"refused": str(exc)}
+            except RegistryError as exc:  # nothing registered for this model yet
+                out[model] = {"skipped": str(exc)}
         return out
 
     def deploy(self) -> dict:
@@ -150,6 +153,12 @@ class Pipeline:
             return {"skipped": "pipeline.deploy=false"}
         out = {}
         for model in MODELS:
+            name = self.sub(model).model.registered_name
+            try:
+                resolve_version(self.client, name, alias=CHAMPION)
+            except RegistryError as exc:
+                out[model] = {"skipped": f"nothing to deploy: {exc}"}
+                continue
             result = deploy_main(self.sub(model))
             out[model] = {"path": result.path, "version": result.version, "sha256": result.sha256}
             mlflow.set_tag(f"{model}.deployed_to", result.path)
@@ -192,7 +201,7 @@ def print_summary(summary: dict[str, Any], tracking_uri: str) -> None:
     if summary.get("promote"):
         lines.append(f"  promotion: {summary['promote']}")
     for model, d in (summary.get("deploy") or {}).items():
-        if isinstance(d, dict):
+        if isinstance(d, dict) and "path" in d:
             lines.append(f"  deployed {model} version {d['version']} -> {d['path']}")
     lines.append(f"look at it: mlflow ui --backend-store-uri {tracking_uri}  (then open http://127.0.0.1:5000)")
     print("\n".join(lines))

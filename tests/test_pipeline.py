@@ -78,3 +78,28 @@ def test_failed_step_marks_parent_failed_and_resume_skips_finished_steps(tmp_pat
     assert resumed["train_resnet34"]["version"] == trained["version"]   # not retrained
     assert resumed["train_ssd"]["version"] == 1
     assert client.get_run(failed.info.run_id).info.status == "FINISHED"
+
+
+def test_outputs_list_and_delete_rules(tmp_path, hydra_conf, capsys):
+    from pathlib import Path
+
+    from gaa_mlops import outputs
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    deployed = _run(tmp_path)
+    spare = _run(tmp_path, "pipeline.steps=[train_resnet34]", "pipeline.note=spare")
+    assert outputs.main(["--tracking-uri", uri, "list"]) == 0
+    listing = capsys.readouterr().out
+    assert deployed["run_id"][:12] in listing and spare["run_id"][:12] in listing and "spare" in listing
+    # the champion / deployed output is refused, and nothing is lost
+    assert outputs.main(["--tracking-uri", uri, "delete", deployed["run_id"]]) == 1
+    assert "refusing" in capsys.readouterr().err
+    client = MlflowClient(uri)
+    assert client.get_run(deployed["run_id"]).info.lifecycle_stage == "active"
+    # the spare output goes, with its version and artifacts
+    child = client.get_run(spare["train_resnet34"]["run_id"])
+    artifacts = Path(child.info.artifact_uri.removeprefix("file://"))
+    assert artifacts.exists()
+    assert outputs.main(["--tracking-uri", uri, "delete", spare["run_id"]]) == 0
+    assert not artifacts.exists()
+    versions = [v.version for v in client.search_model_versions("name = 'gaa-resnet34'")]
+    assert str(spare["train_resnet34"]["version"]) not in [str(v) for v in versions]
