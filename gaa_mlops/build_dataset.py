@@ -11,6 +11,7 @@ hit); the run ``build_dataset-<model>`` gets it as a dataset input plus ``datase
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import hydra
 import mlflow
 from omegaconf import DictConfig
 
+from gaa_mlops.cli import CONF_DIR, prepare_argv
 from gaa_mlops.data.build import build_for_config
 from gaa_mlops.data.mlflow_dataset import log_dataset
 from gaa_mlops.tracking import setup_tracking
@@ -39,8 +41,8 @@ def build_and_log(cfg: DictConfig) -> dict[str, Any]:
             "counts": built.manifest["counts"]}
 
 
-@hydra.main(config_path="../conf", config_name="config", version_base="1.3")
-def main(cfg: DictConfig) -> dict[str, Any]:
+@hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
+def _main(cfg: DictConfig) -> dict[str, Any]:
     summary = build_and_log(cfg)
     print(f"dataset:   {summary['dataset_dir']}\n"
           f"digest:    {summary['digest']}\n"
@@ -48,6 +50,11 @@ def main(cfg: DictConfig) -> dict[str, Any]:
           f"counts:    {summary['counts']}\n"
           f"run:       {summary['run_id']}")
     return summary
+
+
+def main() -> None:
+    prepare_argv(sys.argv)
+    _main()
 
 
 if __name__ == "__main__":

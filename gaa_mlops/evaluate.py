@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from mlflow.data.sources import LocalArtifactDatasetSource
 from omegaconf import DictConfig
 
 from gaa_mlops import registry
+from gaa_mlops.cli import CONF_DIR, prepare_argv
 from gaa_mlops.data.digest import dataset_digest
 from gaa_mlops.data.mlflow_dataset import DIGEST_CHARS, GaaDataset
 from gaa_mlops.evaluation.report import failure_gallery, pr_curve_figure
@@ -94,9 +96,14 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     return summary
 
 
-@hydra.main(config_path="../conf", config_name="config", version_base="1.3")
-def main(cfg: DictConfig) -> dict[str, Any]:
+@hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
+def _main(cfg: DictConfig) -> dict[str, Any]:
     return evaluate(cfg)
+
+
+def main() -> None:
+    prepare_argv(sys.argv)
+    _main()
 
 
 if __name__ == "__main__":

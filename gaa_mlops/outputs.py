@@ -92,7 +92,8 @@ def delete_output(client: MlflowClient, run_id: str, tracking_uri: str) -> list[
     for rid in run_ids:
         client.delete_run(rid)
     subprocess.run([sys.executable, "-m", "mlflow", "gc", "--backend-store-uri", tracking_uri,
-                    "--run-ids", ",".join(run_ids)], check=True, env={**os.environ, "MLFLOW_TRACKING_URI": tracking_uri})
+                    "--run-ids", ",".join(run_ids)],
+                   check=True, env={**os.environ, "MLFLOW_TRACKING_URI": tracking_uri})
     return run_ids
 
 

@@ -25,9 +25,9 @@ import mlflow
 from hydra import compose
 from hydra.core.hydra_config import HydraConfig
 from mlflow import MlflowClient
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from gaa_mlops.deploy.cli import namespace_short_overrides
+from gaa_mlops.cli import CONF_DIR, prepare_argv
 from gaa_mlops.registry import CHAMPION, RegistryError, resolve_version
 from gaa_mlops.run_logging import log_code, log_config
 from gaa_mlops.tracking import setup_tracking
@@ -196,8 +196,8 @@ def print_summary(summary: dict[str, Any], tracking_uri: str) -> None:
                          f"dataset {t['dataset_digest'][:12]})")
     ev = summary.get("evaluate")
     if ev:
-        lines.append("  evaluation: " + ", ".join(f"{k} {v:.4f}" for k, v in ev.items()
-                                                 if isinstance(v, float)))
+        numbers = [f"{k} {v:.4f}" for k, v in ev.items() if isinstance(v, float)]
+        lines.append("  evaluation: " + ", ".join(numbers))
     if summary.get("promote"):
         lines.append(f"  promotion: {summary['promote']}")
     for model, d in (summary.get("deploy") or {}).items():
@@ -208,9 +208,9 @@ def print_summary(summary: dict[str, Any], tracking_uri: str) -> None:
 
 
 def main() -> None:
-    sys.argv[1:] = namespace_short_overrides(sys.argv[1:], "pipeline", SHORT_KEYS)
+    prepare_argv(sys.argv, "pipeline", SHORT_KEYS)
 
-    @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
+    @hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
     def _main(cfg: DictConfig) -> None:
         overrides = list(HydraConfig.get().overrides.task)
         summary = run_pipeline(cfg, overrides)

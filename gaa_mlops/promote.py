@@ -19,12 +19,11 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import sys
-from pathlib import Path
 from typing import Callable
 
 from gaa_mlops import registry
+from gaa_mlops.cli import CONF_DIR, prepare_argv
 
-CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 SHORT_KEYS = ("version", "alias", "force", "reason")
 EVAL_KEYS = ("eval.click_success", "eval.false_tap_rate", "eval.dataset_digest")
 
@@ -117,21 +116,10 @@ def main_cfg(cfg) -> dict:
                    reason=p.get("reason"))
 
 
-def _group_in_defaults(group: str) -> bool:
-    import yaml
-
-    doc = yaml.safe_load((Path(CONF_DIR) / "config.yaml").read_text()) or {}
-    return any(isinstance(d, dict) and group in d for d in doc.get("defaults", []))
-
-
 def main() -> None:
     import hydra
 
-    from gaa_mlops.deploy.cli import namespace_short_overrides
-
-    sys.argv[1:] = namespace_short_overrides(sys.argv[1:], "promote", SHORT_KEYS)
-    if not _group_in_defaults("promote"):  # until conf/config.yaml lists `- promote: default`
-        sys.argv[1:1] = ["+promote=default"]
+    prepare_argv(sys.argv, "promote", SHORT_KEYS)
 
     @hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
     def _main(cfg) -> None:

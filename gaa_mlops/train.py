@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -25,8 +26,8 @@ import torch
 from mlflow import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
-from game_eye.models import CLASSIFIER_ARCHS, DETECTOR_ARCHS, build_classifier, build_detector
 from gaa_mlops import registry
+from gaa_mlops.cli import CONF_DIR, prepare_argv
 from gaa_mlops.data.build import build_for_config
 from gaa_mlops.data.loaders import ClassificationDataset, DetectionDataset
 from gaa_mlops.data.mlflow_dataset import log_dataset
@@ -34,6 +35,7 @@ from gaa_mlops.run_logging import log_code, log_config
 from gaa_mlops.tracking import setup_tracking
 from gaa_mlops.training.fit import TrainerSettings, fit, weight_payload
 from gaa_mlops.training.optim import OPTIMIZERS, SCHEDULERS
+from game_eye.models import CLASSIFIER_ARCHS, DETECTOR_ARCHS, build_classifier, build_detector
 
 log = logging.getLogger(__name__)
 TASKS = {"detection": DETECTOR_ARCHS, "classification": CLASSIFIER_ARCHS}
@@ -124,9 +126,14 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     return summary
 
 
-@hydra.main(config_path="../conf", config_name="config", version_base="1.3")
-def main(cfg: DictConfig) -> dict[str, Any]:
+@hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
+def _main(cfg: DictConfig) -> dict[str, Any]:
     return train(cfg)
+
+
+def main() -> None:
+    prepare_argv(sys.argv)
+    _main()
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gaa_mlops.deploy.cli import namespace_short_overrides
+from gaa_mlops.cli import namespace_short_overrides
 from gaa_mlops.deploy.core import LOG_NAME, LockError, SmokeCheckError, backups, deploy_file, rollback
 from gaa_mlops.deploy.smoke import make_smoke, render
 from gaa_mlops.deploy.targets import DeployError, LocalTarget

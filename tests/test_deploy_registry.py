@@ -19,12 +19,12 @@ import torch
 from hydra import compose, initialize_config_dir
 from mlflow import MlflowClient
 
-from game_eye.models import build_detector
-from game_eye.weights import WeightFileError, file_sha256, save_weights
 from gaa_mlops import registry
 from gaa_mlops.deploy import cli
 from gaa_mlops.deploy.cli import CONF_DIR, main_cfg, run_deploy, run_rollback
 from gaa_mlops.deploy.targets import DeployError, SshTarget
+from game_eye.models import build_detector
+from game_eye.weights import WeightFileError, file_sha256, save_weights
 from tests.sshd import sshd_server  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.sshd, pytest.mark.timeout(180)]

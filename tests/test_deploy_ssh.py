@@ -17,8 +17,7 @@ import pytest
 
 from gaa_mlops.deploy.core import LOG_NAME, LockError, SmokeCheckError, deploy_file, rollback
 from gaa_mlops.deploy.smoke import make_smoke
-from gaa_mlops.deploy.targets import (ConnectError, DeployError, HostKeyError, LocalTarget, SshTarget,
-                                      fingerprint)
+from gaa_mlops.deploy.targets import ConnectError, DeployError, HostKeyError, LocalTarget, SshTarget, fingerprint
 from tests.sshd import free_port, sshd_server  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.sshd, pytest.mark.timeout(120)]

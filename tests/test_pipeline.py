@@ -7,8 +7,8 @@ import pytest
 from hydra import compose
 from mlflow import MlflowClient
 
-from game_eye.weights import file_sha256
 from gaa_mlops.pipeline import PipelineStepError, run_pipeline
+from game_eye.weights import file_sha256
 from tests.tiny import MODEL_OVERRIDES, hydra_init, tiny_overrides
 
 

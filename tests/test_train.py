@@ -8,10 +8,10 @@ import pytest
 import torch
 from mlflow import MlflowClient
 
-from game_eye.models import build_from_weights
-from game_eye.weights import file_sha256, load_weights
 from gaa_mlops import registry
 from gaa_mlops.train import check_config, train
+from game_eye.models import build_from_weights
+from game_eye.weights import file_sha256, load_weights
 from tests.tiny import compose_tiny, hydra_init
 
 

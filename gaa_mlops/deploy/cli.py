@@ -23,6 +23,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from gaa_mlops.cli import CONF_DIR, prepare_argv
 from gaa_mlops.deploy.core import Result, deploy_file, rollback
 from gaa_mlops.deploy.smoke import make_smoke
 from gaa_mlops.deploy.targets import DeployError, Target, make_target
@@ -30,17 +31,7 @@ from gaa_mlops.deploy.targets import DeployError, Target, make_target
 log = logging.getLogger(__name__)
 SHORT_KEYS = ("version", "alias", "action", "dry_run", "force", "reason", "break_lock")
 ACTIONS = ("deploy", "rollback")
-CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")  # absolute: works for -m and console script
 MODEL_ARCHS = {"ssd": "detector", "resnet34": "classifier"}
-
-
-def namespace_short_overrides(argv: list[str], group: str, keys: tuple[str, ...]) -> list[str]:
-    """``version=7`` → ``<group>.version=7`` so the documented short forms work with Hydra."""
-    out = []
-    for arg in argv:
-        key = arg.split("=", 1)[0]
-        out.append(f"{group}.{arg}" if "=" in arg and key in keys else arg)
-    return out
 
 
 def target_path(paths: Mapping[str, str], model: str) -> str:
@@ -168,7 +159,7 @@ def main_cfg(cfg) -> Result:
 def main() -> None:
     import hydra
 
-    sys.argv[1:] = namespace_short_overrides(sys.argv[1:], "deploy", SHORT_KEYS)
+    prepare_argv(sys.argv, "deploy", SHORT_KEYS)
 
     @hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
     def _main(cfg) -> None:

@@ -12,9 +12,9 @@ from torchmetrics.detection import MeanAveragePrecision
 from torchvision.ops import box_iou
 from tqdm import tqdm
 
-from game_eye.engine import GameEye
 from gaa_mlops.evaluation.metrics import aggregate, latency_percentiles, screen_outcome, tap_pr_curve
 from gaa_mlops.projects import Screenshot
+from game_eye.engine import GameEye
 
 
 @dataclass

@@ -18,8 +18,14 @@ from torch.utils.data import DataLoader, Dataset
 
 from gaa_mlops.training import calibrate, plots
 from gaa_mlops.training.checkpoint import load_checkpoint, restore_rng, rng_state, save_checkpoint
-from gaa_mlops.training.loops import (NonFiniteLossError, detection_collate, train_classifier_epoch,
-                                      train_detector_epoch, validate_classifier, validate_detector)
+from gaa_mlops.training.loops import (
+    NonFiniteLossError,
+    detection_collate,
+    train_classifier_epoch,
+    train_detector_epoch,
+    validate_classifier,
+    validate_detector,
+)
 from gaa_mlops.training.optim import build_optimizer, build_scheduler
 
 log = logging.getLogger(__name__)
