@@ -1,0 +1,54 @@
+"""`mlflow run .` really runs an entry point of MLproject (local environment, tiny config)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from mlflow import MlflowClient
+
+from tests.tiny import MODEL_OVERRIDES, REPO, tiny_overrides
+
+
+def test_mlflow_run_train_entry_point(tmp_path):
+    overrides = " ".join([*tiny_overrides(tmp_path), "model=resnet34", *MODEL_OVERRIDES["resnet34"]])
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    # MLproject's commands call `python`: the one of this environment, as after `source .venv/bin/activate`
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri,
+           "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")}
+    env.pop("MLFLOW_RUN_ID", None)
+    proc = subprocess.run([sys.executable, "-m", "mlflow", "run", str(REPO), "-e", "train", "--env-manager", "local",
+                           "--experiment-name", "gaa-test", "-P", f"overrides={overrides}"],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    client = MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name("gaa-test").experiment_id])
+    assert len(runs) == 1, "the entry point must log into the run that `mlflow run` created"
+    run = runs[0]
+    assert run.info.status == "FINISHED"
+    assert run.data.params["model.name"] == "resnet34"
+    assert run.data.tags["registered_model"] == "gaa-resnet34"
+
+
+def test_mlflow_run_main_entry_point_is_the_pipeline_parent(tmp_path):
+    quoted = ",".join(f"'{o}'" for o in MODEL_OVERRIDES["resnet34"])
+    per_model = f'"pipeline.models.resnet34.overrides=[{quoted}]"'
+    overrides = " ".join([*tiny_overrides(tmp_path), per_model, "pipeline.steps=[build_datasets,train_resnet34]",
+                          "'pipeline.note=via mlflow run'"])
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri,
+           "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")}
+    env.pop("MLFLOW_RUN_ID", None)
+    proc = subprocess.run([sys.executable, "-m", "mlflow", "run", str(REPO), "--env-manager", "local",
+                           "--experiment-name", "gaa-test", "-P", f"overrides={overrides}"],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    client = MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name("gaa-test").experiment_id])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    assert len(parents) == 1
+    parent = parents[0]
+    assert parent.data.tags["gaa.step"] == "pipeline"
+    assert parent.data.tags["mlflow.note.content"] == "via mlflow run"
+    children = sorted(r.info.run_name for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id)
+    assert children == ["build_dataset-resnet34", "build_dataset-ssd", "train-resnet34"]
