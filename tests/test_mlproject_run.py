@@ -52,3 +52,18 @@ def test_mlflow_run_main_entry_point_is_the_pipeline_parent(tmp_path):
     assert parent.data.tags["mlflow.note.content"] == "via mlflow run"
     children = sorted(r.info.run_name for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id)
     assert children == ["build_dataset-resnet34", "build_dataset-ssd", "train-resnet34"]
+
+
+def test_hydra_multirun_gives_one_parent_run_per_job(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
+    env.pop("MLFLOW_RUN_ID", None)
+    proc = subprocess.run([sys.executable, "-m", "gaa_mlops.pipeline", "-m", *tiny_overrides(tmp_path),
+                           "pipeline.steps=[build_datasets]", "trainer.lr=0.01,0.003",
+                           f"hydra.sweep.dir={tmp_path / 'multirun'}"],
+                          env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    client = MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name("gaa-test").experiment_id],
+                              filter_string="tags.`gaa.step` = 'pipeline'")
+    assert sorted(r.data.params["trainer.lr"] for r in runs) == ["0.003", "0.01"]
