@@ -3,7 +3,8 @@
 One shot (a process per batch of screenshots)::
 
     python -m game_eye --ssd-weights ssd.pth --resnet-weights resnet.pth \\
-        [--json OUT.json] [--pickle-dir DIR] [--regions full|top_corners] shot1.png shot2.jpg ...
+        [--json OUT.json] [--pickle-dir DIR] [--regions full|top_corners] \\
+        [--backend auto|onnx|eager] [--top-k K] shot1.png shot2.jpg ...
 
 writes ``{"images": [{"image", "width", "height", "elapsed_ms",
 "detections": [{"label", "score", "box": [x1, y1, x2, y2]}]}]}`` to OUT (atomically) or to stdout
@@ -11,6 +12,9 @@ when OUT is ``-`` or absent. Detections are sorted by score, highest first; boxe
 the original screenshot; the bot taps the first ``close``. An image that cannot be read gets
 ``{"image", "error"}`` and the exit code is 1; a bad weight file exits 2 with one line naming it.
 ``--pickle-dir`` also writes ``<image stem>.pickle`` (a ``DetectionResultContainer``) per image.
+``--backend`` (default ``auto``: ONNX Runtime when installed, else eager PyTorch): the first run
+with a new weight file exports it to ONNX (a few seconds, needs torch) and caches the graph next to
+the file (or in ``~/.cache/game_eye`` when that folder is read-only); later runs import no torch.
 
 Persistent server (both models stay loaded; no per-screenshot process start)::
 
@@ -58,15 +62,22 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resnet-weights", required=True, help="verifier weight file (gaa-weights/1)")
     p.add_argument("--regions", default="full", choices=REGION_CHOICES,
                    help="where to look: the whole screen (default) or the top-left/top-right 400x400 areas")
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    p.add_argument("--threads", type=int, default=None, help="inference threads (default: all cores)")
+    p.add_argument("--backend", default="auto", choices=("auto", "onnx", "eager"),
+                   help="onnx: ONNX Runtime + numpy (fast; exports once per weight file, cached next to it); "
+                        "eager: plain PyTorch; auto (default): onnx when onnxruntime is installed")
+    p.add_argument("--top-k", type=int, default=None,
+                   help="most proposals verified per screenshot (default: GameEye's)")
 
 
 def _load(args):
-    from .engine import GameEye  # torch + torchvision: imported only once arguments are valid
+    from .engine import GameEye  # onnxruntime or torch: imported only once arguments are valid
     from .weights import WeightFileError
 
+    extra = {} if args.top_k is None else {"top_k": args.top_k}
     try:
-        return GameEye(args.ssd_weights, args.resnet_weights, regions=args.regions, num_threads=args.threads)
+        return GameEye(args.ssd_weights, args.resnet_weights, regions=args.regions, num_threads=args.threads,
+                       backend=args.backend, **extra)
     except WeightFileError as exc:
         print(f"game_eye: error: {exc}", file=sys.stderr)
         sys.exit(2)

@@ -19,7 +19,13 @@ Pipeline per screenshot:
   5. Final score sqrt(detector_score * p); keep p >= the classifier file's ``score_threshold``;
      sorted by final score, highest first; boxes clipped, in original pixels, 1 decimal.
 
-Imports only torch, torchvision, numpy and pillow.
+Backends (``backend=``, CLI ``--backend``): ``onnx`` runs both networks in ONNX Runtime and the
+rest in numpy (see ``game_eye.fast``: same detections as eager within float noise, no torch import
+once the export is cached); ``eager`` is the plain PyTorch path; ``auto`` (default) picks ``onnx``
+when onnxruntime is installed, else ``eager``.
+
+Imports only torch, torchvision, numpy, pillow and (for speed) onnxruntime; torch and
+torchvision only on the eager path or to export a weight file not yet cached.
 """
 from __future__ import annotations
 
@@ -31,21 +37,21 @@ from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
 import numpy as np
-import torch
 from PIL import Image
-from torchvision.models.detection.image_list import ImageList
-from torchvision.ops import nms
 
+from .archs import CLASSIFIER_ARCHS, DETECTOR_ARCHS
 from .crops import RUNTIME_MARGIN, verifier_crop
 from .detection_result import DetectionResultContainer
-from .models import CLASSIFIER_ARCHS, DETECTOR_ARCHS, build_from_weights, classifier_input
 from .weights import WeightFileError, file_sha256, load_weights
 
 TOP_CORNER_SIZE = 400
+BACKENDS = ("auto", "onnx", "eager")
 RegionSpec = Union[str, Sequence[Sequence[float]], None]
 
 
-def _load_model(path: Union[str, os.PathLike], archs: Sequence[str], flag: str) -> tuple[dict, torch.nn.Module]:
+def _load_model(path: Union[str, os.PathLike], archs: Sequence[str], flag: str) -> tuple[dict, Any]:
+    from .models import build_from_weights  # torch + torchvision
+
     doc = load_weights(path, expect_arch=tuple(archs))
     try:
         model = build_from_weights(doc)
@@ -88,12 +94,31 @@ class GameEye:
 
     def __init__(self, ssd_weights: Union[str, os.PathLike], resnet_weights: Union[str, os.PathLike],
                  regions: RegionSpec = "full", top_k: int = 10, nms_iou: float = 0.45,
-                 label: str = "close", num_threads: Optional[int] = None):
+                 label: str = "close", num_threads: Optional[int] = None, backend: str = "auto"):
         t0 = time.perf_counter()
-        torch.set_num_threads(int(num_threads or os.cpu_count() or 1))
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}; valid: {list(BACKENDS)}")
+        if backend == "auto":
+            from .fast import onnxruntime_available
+
+            backend = "onnx" if onnxruntime_available() else "eager"
+        self.backend = backend
+        self.num_threads = int(num_threads or os.cpu_count() or 1)
         self.ssd_path, self.resnet_path = str(ssd_weights), str(resnet_weights)
-        self.det_doc, self.detector = _load_model(ssd_weights, DETECTOR_ARCHS, "--ssd-weights")
-        self.cls_doc, self.classifier = _load_model(resnet_weights, CLASSIFIER_ARCHS, "--resnet-weights")
+        self._detector = self._classifier = None
+        self._onnx_det = self._onnx_cls = None
+        if backend == "onnx":
+            from .fast import load_onnx_models
+
+            self._onnx_det, self._onnx_cls = load_onnx_models(ssd_weights, resnet_weights, self.num_threads,
+                                                              DETECTOR_ARCHS, CLASSIFIER_ARCHS)
+            self.det_doc, self.cls_doc = self._onnx_det.meta, self._onnx_cls.meta
+        else:
+            import torch
+
+            torch.set_num_threads(self.num_threads)
+            self.det_doc, self._detector = _load_model(ssd_weights, DETECTOR_ARCHS, "--ssd-weights")
+            self.cls_doc, self._classifier = _load_model(resnet_weights, CLASSIFIER_ARCHS, "--resnet-weights")
         self.label = label
         det_classes, cls_classes = list(self.det_doc["classes"]), list(self.cls_doc["classes"])
         if label not in det_classes:
@@ -113,11 +138,26 @@ class GameEye:
         self.top_k = int(top_k)
         self.nms_iou = float(nms_iou)
         # The SSD's own postprocess keeps scores > score_thresh; ours is >= the calibrated one.
-        self.detector.score_thresh = self.det_threshold - 1e-6
-        tr = self.detector.transform
-        self._mean = torch.tensor(tr.image_mean).view(1, 3, 1, 1)
-        self._std = torch.tensor(tr.image_std).view(1, 3, 1, 1)
+        self._det_score_thresh = self.det_threshold - 1e-6
+        if self._detector is not None:
+            self._detector.score_thresh = self._det_score_thresh
         self.load_ms = (time.perf_counter() - t0) * 1000
+
+    # ------------------------------------------------------------------ eager models (lazy on onnx)
+    @property
+    def detector(self):
+        """The eager torch detector (built on first use when the backend is onnx)."""
+        if self._detector is None:
+            _, self._detector = _load_model(self.ssd_path, DETECTOR_ARCHS, "--ssd-weights")
+            self._detector.score_thresh = self._det_score_thresh
+        return self._detector
+
+    @property
+    def classifier(self):
+        """The eager torch classifier (built on first use when the backend is onnx)."""
+        if self._classifier is None:
+            _, self._classifier = _load_model(self.resnet_path, CLASSIFIER_ARCHS, "--resnet-weights")
+        return self._classifier
 
     # ------------------------------------------------------------------ info
     def info(self) -> dict[str, Any]:
@@ -128,39 +168,88 @@ class GameEye:
                     "run_id": doc.get("run_id"), "sha256": file_sha256(path)}
         return {"ssd": one(self.ssd_path, self.det_doc), "resnet": one(self.resnet_path, self.cls_doc),
                 "regions": self.regions if isinstance(self.regions, (str, type(None))) else list(self.regions),
-                "top_k": self.top_k, "load_ms": round(self.load_ms, 1)}
+                "top_k": self.top_k, "backend": self.backend, "load_ms": round(self.load_ms, 1)}
 
     # ------------------------------------------------------------------ stages
-    @torch.inference_mode()
-    def _detector_forward(self, small: Image.Image) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """SSD on an image already at the detector's size: boxes (in that frame), scores, labels.
+    def _detector_forward(self, small: Image.Image):
+        """Eager SSD on an image already at the detector's size: boxes (in that frame), scores, labels.
 
         Same computation as ``SSD.forward`` in eval mode minus the transform's resize, which is a
         no-op on an image already at ``fixed_size``."""
+        import torch
+        from torchvision.models.detection.image_list import ImageList
+
         m = self.detector
-        x = torch.from_numpy(np.array(small, dtype=np.uint8)).permute(2, 0, 1).unsqueeze(0).float()
-        x = x.div_(255.0).sub_(self._mean).div_(self._std)
-        feats = m.backbone(x)
-        feats = list(feats.values()) if isinstance(feats, dict) else [feats]
-        head = m.head(feats)
-        size = [(x.shape[-2], x.shape[-1])]
-        anchors = m.anchor_generator(ImageList(x, size), feats)
-        det = m.postprocess_detections(head, anchors, size)[0]
+        with torch.inference_mode():
+            tr = m.transform
+            mean = torch.tensor(tr.image_mean).view(1, 3, 1, 1)
+            std = torch.tensor(tr.image_std).view(1, 3, 1, 1)
+            x = torch.from_numpy(np.array(small, dtype=np.uint8)).permute(2, 0, 1).unsqueeze(0).float()
+            x = x.div_(255.0).sub_(mean).div_(std)
+            feats = m.backbone(x)
+            feats = list(feats.values()) if isinstance(feats, dict) else [feats]
+            head = m.head(feats)
+            size = [(x.shape[-2], x.shape[-1])]
+            anchors = m.anchor_generator(ImageList(x, size), feats)
+            det = m.postprocess_detections(head, anchors, size)[0]
         return det["boxes"], det["scores"], det["labels"]
 
-    @torch.inference_mode()
     def _verify(self, image: Image.Image, boxes: list[list[float]]) -> list[float]:
         crops = [verifier_crop(image, b, self.cls_size, RUNTIME_MARGIN) for b in boxes]
-        logits = self.classifier(classifier_input(crops))
-        return torch.softmax(logits.float(), dim=1)[:, self.cls_label_index].tolist()
+        if self.backend == "onnx":
+            arr = np.stack([np.asarray(c.convert("RGB"), dtype=np.uint8) for c in crops])
+            return self._onnx_cls.probabilities(arr)[:, self.cls_label_index].tolist()
+        import torch
+
+        from .models import classifier_input
+
+        with torch.inference_mode():
+            logits = self.classifier(classifier_input(crops))
+            return torch.softmax(logits.float(), dim=1)[:, self.cls_label_index].tolist()
+
+    def _propose_onnx(self, img: Image.Image, regions: RegionSpec, top_k: Optional[int]):
+        """The ONNX/numpy twin of ``_propose_eager``: float32 numpy boxes [N, 4] and scores [N]."""
+        W, H = img.size
+        h, w = self.det_size
+        small = np.asarray(img.resize((w, h), Image.BILINEAR), dtype=np.uint8)
+        boxes, scores, labels = self._onnx_det.detect(small, self._det_score_thresh)
+        keep = (labels == self.det_label_index) & (scores >= np.float32(self.det_threshold))
+        boxes, scores = boxes[keep], scores[keep]
+        if len(boxes):
+            from .fast import nms as np_nms
+
+            keep = np_nms(boxes, scores, self.nms_iou)
+            boxes, scores = boxes[keep], scores[keep]
+            boxes = boxes * np.array([W / w, H / h, W / w, H / h], dtype=np.float32)
+            boxes[:, 0::2] = boxes[:, 0::2].clip(0, W)
+            boxes[:, 1::2] = boxes[:, 1::2].clip(0, H)
+        regs = resolve_regions(self.regions if regions is None else regions, W, H)
+        if regs is not None and len(boxes):
+            inside = np.array([_centre_in(b, regs) for b in boxes.tolist()], dtype=bool)
+            boxes, scores = boxes[inside], scores[inside]
+        k = self.top_k if top_k is None else int(top_k)
+        if k > 0:
+            boxes, scores = boxes[:k], scores[:k]
+        return boxes.reshape(-1, 4), scores.reshape(-1)
 
     # ------------------------------------------------------------------ public
-    def propose(self, image: Image.Image, regions: RegionSpec = None,
-                top_k: Optional[int] = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def propose(self, image: Image.Image, regions: RegionSpec = None, top_k: Optional[int] = None):
         """Detector stage alone: ``label`` proposals with score >= the detector threshold, after NMS,
         region filter and top-K (``top_k`` overrides the instance's; 0 or negative: all).
-        Returns (boxes float[N, 4] in original pixels, clipped; scores float[N]), best first."""
+        Returns (boxes float[N, 4] in original pixels, clipped; scores float[N]) as torch tensors,
+        best first."""
         img = image if image.mode == "RGB" else image.convert("RGB")
+        if self.backend == "onnx":
+            import torch
+
+            boxes, scores = self._propose_onnx(img, regions, top_k)
+            return torch.from_numpy(boxes.copy()), torch.from_numpy(scores.copy())
+        return self._propose_eager(img, regions, top_k)
+
+    def _propose_eager(self, img: Image.Image, regions: RegionSpec, top_k: Optional[int]):
+        import torch
+        from torchvision.ops import nms
+
         W, H = img.size
         h, w = self.det_size
         boxes, scores, labels = self._detector_forward(img.resize((w, h), Image.BILINEAR))
@@ -193,8 +282,11 @@ class GameEye:
 
         ``regions`` overrides the instance's region setting for this call."""
         img = image if image.mode == "RGB" else image.convert("RGB")
-        boxes, scores = self.propose(img, regions)
-        if boxes.numel() == 0:
+        if self.backend == "onnx":
+            boxes, scores = self._propose_onnx(img, regions, None)
+        else:
+            boxes, scores = self._propose_eager(img, regions, None)
+        if len(boxes) == 0:
             return []
         box_list, score_list = boxes.tolist(), scores.tolist()
         probs = self._verify(img, box_list)
@@ -241,7 +333,7 @@ class GameEye:
 def _decode(src) -> Image.Image:
     with Image.open(src) as im:
         im.load()  # force the full decode: truncated files fail here, not later
-        return im.convert("RGB")
+        return im if im.mode == "RGB" else im.convert("RGB")
 
 
 def _reason(exc: BaseException) -> str:

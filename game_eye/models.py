@@ -23,8 +23,7 @@ from torchvision.models.detection import ssd300_vgg16, ssdlite320_mobilenet_v3_l
 from torchvision.models.detection.image_list import ImageList
 from torchvision.models.detection.ssd import SSD, SSDHead
 
-DETECTOR_ARCHS = ("ssd_tiny", "ssdlite320_mobilenet_v3_large", "ssd300_vgg16")
-CLASSIFIER_ARCHS = ("resnet34", "resnet18")
+from .archs import CLASSIFIER_ARCHS, DETECTOR_ARCHS  # noqa: F401  (re-exported: public names)
 
 # ImageNet statistics: a conventional normalisation, not a pretrained-weights dependency.
 IMAGE_MEAN = (0.485, 0.456, 0.406)

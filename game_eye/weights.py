@@ -17,8 +17,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import torch
-
 FORMAT = "gaa-weights/1"
 REQUIRED_KEYS = ("format", "arch", "num_classes", "classes", "image_size", "state_dict", "score_threshold")
 PROVENANCE_KEYS = ("run_id", "model_name", "version", "dataset_digest")
@@ -33,6 +31,8 @@ def save_weights(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
     missing = [k for k in REQUIRED_KEYS if k not in payload and k != "format"]
     if missing:
         raise ValueError(f"weight payload for {path} lacks keys {missing}")
+    import torch  # lazily: GameEye's ONNX path reads cached exports without torch
+
     doc = {"format": FORMAT, **{k: None for k in PROVENANCE_KEYS}, **payload}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -54,6 +54,8 @@ def load_weights(path: str | os.PathLike, expect_arch: tuple[str, ...] | None = 
 
     ``expect_arch`` restricts the accepted ``arch`` values (e.g. detector archs for --ssd-weights).
     """
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise WeightFileError(f"weight file {path} does not exist")

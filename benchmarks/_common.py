@@ -1,0 +1,79 @@
+"""Shared helpers for the benchmark scripts (not a benchmark itself)."""
+from __future__ import annotations
+
+import glob
+import os
+import statistics
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+EVAL_IMAGES = REPO / "projects" / "eval_screens" / "images"
+# The default configs (conf/model/ssd.yaml, conf/model/resnet34.yaml), as plain values.
+SSD_KWARGS = {"channels": [16, 32, 64, 128, 128], "anchor_sizes": [[10, 14, 20], [28, 40], [56, 80]],
+              "score_thresh": 0.01, "detections_per_img": 20}
+SSD_SIZE = [576, 320]
+RESNET_SIZE = 64
+
+
+def eval_images(limit: int | None = None) -> list[str]:
+    files = sorted(glob.glob(str(EVAL_IMAGES / "*.jpg")))
+    if not files:
+        raise SystemExit(f"no screenshots in {EVAL_IMAGES}")
+    if limit:  # spread over the set: both screen sizes appear
+        step = max(1, len(files) // limit)
+        files = files[::step][:limit]
+    return files
+
+
+def default_weights(tmp: Path, threshold: float = 0.5) -> tuple[str, str]:
+    """Untrained models of the default configs saved as gaa-weights/1 files (latency does not
+    depend on training, except the number of proposals)."""
+    import torch
+
+    from game_eye.models import build_classifier, build_detector
+    from game_eye.weights import save_weights
+
+    torch.manual_seed(0)
+    det = build_detector("ssd_tiny", 2, SSD_SIZE, **SSD_KWARGS)
+    ssd = save_weights(tmp / "ssd" / "best_weight.pth", dict(
+        arch="ssd_tiny", num_classes=2, classes=["background", "close"], image_size=SSD_SIZE,
+        model_kwargs=SSD_KWARGS, state_dict=det.state_dict(), score_threshold=threshold))
+    cls = build_classifier("resnet34", 2)
+    res = save_weights(tmp / "resnet" / "best_weight.pth", dict(
+        arch="resnet34", num_classes=2, classes=["close", "not_close"], image_size=RESNET_SIZE,
+        model_kwargs={}, state_dict=cls.state_dict(), score_threshold=threshold))
+    return str(ssd), str(res)
+
+
+def pct(values: list[float], q: float) -> float:
+    v = sorted(values)
+    if not v:
+        return float("nan")
+    k = (len(v) - 1) * q / 100
+    lo, hi = int(k), min(int(k) + 1, len(v) - 1)
+    return v[lo] + (v[hi] - v[lo]) * (k - lo)
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def table(headers: list[str], rows: list[list], title: str | None = None) -> str:
+    cells = [[str(h) for h in headers]] + [[c if isinstance(c, str) else f"{c:,.1f}" if isinstance(c, float)
+                                            else str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = [] if title is None else [title]
+    fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa: E731
+    lines.append(fmt(cells[0]))
+    lines.append("  ".join("-" * w for w in widths))
+    lines += [fmt(r) for r in cells[1:]]
+    return "\n".join(lines)
+
+
+def cpu_note() -> str:
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return f"{os.cpu_count()} CPU cores, load average {load:.2f} at start"

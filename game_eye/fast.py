@@ -1,0 +1,296 @@
+"""GameEye's fast CPU path: both networks in ONNX Runtime, the rest in numpy; no torch at run time.
+
+    from game_eye.fast import load_onnx_models, onnxruntime_available
+    det, cls = load_onnx_models("ssd/best_weight.pth", "resnet/best_weight.pth", threads=2)
+    boxes, scores, labels = det.detect(small_rgb_uint8)     # as SSD.postprocess_detections
+    probs = cls.probabilities(batch_uint8_nhwc)              # softmax over the classes
+
+What runs where:
+  * detector graph (exported from the eager model with ``torch.onnx.export(dynamo=False)``):
+    backbone + head + anchor decoding (BoxCoder) + clip to the image + softmax; the anchors are
+    constants of the fixed input size.
+  * numpy: normalisation (the same float32 operations, in the same order, as the eager path),
+    per-class score threshold / top-k / NMS exactly as ``SSD.postprocess_detections`` and
+    ``torchvision.ops.nms`` do them.
+  * classifier graph: the verifier, dynamic batch.
+
+Cache: the exported graph and a JSON sidecar (the weight file's metadata, minus the state_dict)
+live next to the weight file as ``<weights>.<sha256[:16]>-onnx<N>.onnx`` / ``.json``, keyed by
+the weight file's sha256 (a redeployed file gets a new export), or under
+``$GAME_EYE_CACHE`` / ``~/.cache/game_eye`` when that folder is not writable. With a cache hit,
+GameEye needs neither torch nor torchvision: process start to first JSON is well under a second.
+A miss exports once (torch needed then, a few seconds).
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from .archs import CLASSIFIER_ARCHS
+from .weights import WeightFileError, file_sha256
+
+EXPORT_VERSION = 1
+OPSET = 17
+MEAN = np.array((0.485, 0.456, 0.406), dtype=np.float32)  # == game_eye.models.IMAGE_MEAN
+STD = np.array((0.229, 0.224, 0.225), dtype=np.float32)
+
+
+def onnxruntime_available() -> bool:
+    try:
+        import onnxruntime  # noqa: F401
+    except Exception:
+        return False
+    return True
+
+
+# ---------------------------------------------------------------------------------------- numpy ops
+def normalize_nchw(images_nhwc_uint8: np.ndarray, mean: np.ndarray = MEAN, std: np.ndarray = STD) -> np.ndarray:
+    """uint8 NHWC -> float32 NCHW, ``(x / 255 - mean) / std``: elementwise the same IEEE float32
+    operations as the eager path (``x.float().div_(255).sub_(mean).div_(std)``)."""
+    x = images_nhwc_uint8.astype(np.float32)
+    x /= np.float32(255.0)
+    x -= mean.astype(np.float32)
+    x /= std.astype(np.float32)
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
+    """``torchvision.ops.nms`` in numpy: indices kept, by decreasing score; a box is dropped when
+    its IoU with a kept, higher-scoring box is > ``iou``."""
+    if len(boxes) == 0:
+        return np.zeros(0, dtype=np.int64)
+    boxes = boxes.astype(np.float32, copy=False)
+    x1, y1, x2, y2 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
+    areas = (x2 - x1) * (y2 - y1)
+    order = np.argsort(-scores, kind="stable")
+    suppressed = np.zeros(len(boxes), dtype=bool)
+    keep = []
+    for pos, i in enumerate(order):
+        if suppressed[i]:
+            continue
+        keep.append(i)
+        rest = order[pos + 1:]
+        rest = rest[~suppressed[rest]]
+        if not len(rest):
+            continue
+        w = np.maximum(np.float32(0), np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]))
+        h = np.maximum(np.float32(0), np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]))
+        inter = w * h
+        suppressed[rest[inter / (areas[i] + areas[rest] - inter) > iou]] = True
+    return np.asarray(keep, dtype=np.int64)
+
+
+def batched_nms(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, iou: float) -> np.ndarray:
+    """``torchvision.ops.batched_nms``: NMS per label, merged by decreasing score."""
+    keep = [np.nonzero(labels == lab)[0][nms(boxes[labels == lab], scores[labels == lab], iou)]
+            for lab in np.unique(labels)]
+    if not keep:
+        return np.zeros(0, dtype=np.int64)
+    keep = np.concatenate(keep)
+    return keep[np.argsort(-scores[keep], kind="stable")]
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits.astype(np.float32) - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+# ---------------------------------------------------------------------------------------- sessions
+def _session(path: Path, threads: int):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = max(1, int(threads))
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # No busy-waiting between ops: on a shared 2-core box a spinning pool steals the cores it waits for.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.log_severity_level = 3
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+class OnnxDetector:
+    """SSD forward + ``postprocess_detections`` on an image already at the detector's size."""
+
+    def __init__(self, onnx_path: Path, meta: dict[str, Any], threads: int):
+        self.meta = meta
+        self.session = _session(onnx_path, threads)
+        self.input_name = self.session.get_inputs()[0].name
+        post = meta["postprocess"]
+        self.topk_candidates = int(post["topk_candidates"])
+        self.detections_per_img = int(post["detections_per_img"])
+        self.nms_thresh = float(post["nms_thresh"])
+
+    def detect(self, small: np.ndarray, score_thresh: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``small``: uint8 HxWx3 at the detector's size. Boxes (in that frame), scores, labels."""
+        x = normalize_nchw(small[None])
+        boxes, scores = self.session.run(None, {self.input_name: x})
+        boxes, scores = boxes[0], scores[0]
+        out_b, out_s, out_l = [], [], []
+        for label in range(1, scores.shape[1]):
+            s = scores[:, label]
+            idx = np.nonzero(s > np.float32(score_thresh))[0]
+            s = s[idx]
+            k = min(self.topk_candidates, len(s))
+            top = np.argsort(-s, kind="stable")[:k]
+            out_b.append(boxes[idx[top]])
+            out_s.append(s[top])
+            out_l.append(np.full(k, label, dtype=np.int64))
+        b, s, lab = np.concatenate(out_b), np.concatenate(out_s), np.concatenate(out_l)
+        keep = batched_nms(b, s, lab, self.nms_thresh)[: self.detections_per_img]
+        return b[keep], s[keep], lab[keep]
+
+
+class OnnxClassifier:
+    def __init__(self, onnx_path: Path, meta: dict[str, Any], threads: int):
+        self.meta = meta
+        self.session = _session(onnx_path, threads)
+        self.input_name = self.session.get_inputs()[0].name
+
+    def probabilities(self, crops_nhwc_uint8: np.ndarray) -> np.ndarray:
+        (logits,) = self.session.run(None, {self.input_name: normalize_nchw(crops_nhwc_uint8)})
+        return softmax(logits)
+
+
+# ---------------------------------------------------------------------------------------- export
+def _export_detector(model, doc: dict[str, Any], out: Path) -> dict[str, Any]:
+    import torch
+    from torchvision.models.detection.image_list import ImageList
+    from torchvision.ops import boxes as box_ops
+
+    h, w = (int(v) for v in doc["image_size"])
+
+    class Core(torch.nn.Module):
+        def __init__(self, m, anchors):
+            super().__init__()
+            self.backbone, self.head, self.box_coder = m.backbone, m.head, m.box_coder
+            self.register_buffer("anchors", anchors)
+
+        def forward(self, x):
+            feats = self.backbone(x)
+            feats = list(feats.values()) if isinstance(feats, dict) else [feats]
+            head = self.head(feats)
+            boxes = self.box_coder.decode_single(head["bbox_regression"][0], self.anchors)
+            boxes = box_ops.clip_boxes_to_image(boxes, (h, w))
+            return boxes.unsqueeze(0), torch.softmax(head["cls_logits"], dim=-1)
+
+    x = torch.zeros(1, 3, h, w)
+    with torch.no_grad():
+        feats = model.backbone(x)
+        feats = list(feats.values()) if isinstance(feats, dict) else [feats]
+        anchors = model.anchor_generator(ImageList(x, [(h, w)]), feats)[0]
+    core = Core(model, anchors.clone()).eval()
+    _onnx_export(core, x, out, dynamic_batch=False)
+    return {"postprocess": {"topk_candidates": int(model.topk_candidates),
+                            "detections_per_img": int(model.detections_per_img),
+                            "nms_thresh": float(model.nms_thresh)}}
+
+
+def _export_classifier(model, doc: dict[str, Any], out: Path) -> dict[str, Any]:
+    import torch
+
+    s = doc["image_size"]
+    s = int(s[0] if isinstance(s, (list, tuple)) else s)
+    _onnx_export(model.eval(), torch.zeros(2, 3, s, s), out, dynamic_batch=True)
+    return {}
+
+
+def _onnx_export(module, x, out: Path, dynamic_batch: bool) -> None:
+    import warnings
+
+    import torch
+
+    axes = {"x": {0: "n"}} if dynamic_batch else None
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, (x,), str(out), dynamo=False, opset_version=OPSET, input_names=["x"],
+                          dynamic_axes=axes, do_constant_folding=True)
+
+
+# ---------------------------------------------------------------------------------------- cache
+def _meta_of(doc: dict[str, Any]) -> dict[str, Any]:
+    meta = {k: v for k, v in doc.items() if k != "state_dict"}
+    return json.loads(json.dumps(meta, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
+
+
+def _cache_dirs(weights: Path) -> list[Path]:
+    dirs = [weights.parent]
+    if os.environ.get("GAME_EYE_CACHE"):
+        dirs.insert(0, Path(os.environ["GAME_EYE_CACHE"]))
+    dirs.append(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "game_eye")
+    return dirs
+
+
+def _atomic(path: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def cached_onnx(weights: str | os.PathLike, archs: Sequence[str], flag: str,
+                export: Optional[bool] = True) -> tuple[Path, dict[str, Any]]:
+    """(path of the exported .onnx, metadata of the weight file) for ``weights``, from the cache or
+    by exporting now. Raises ``WeightFileError`` naming the file for a bad weight file."""
+    weights = Path(weights)
+    if not weights.is_file():
+        raise WeightFileError(f"weight file {weights} does not exist")
+    key = f"{weights.name}.{file_sha256(weights)[:16]}-onnx{EXPORT_VERSION}"
+    for d in _cache_dirs(weights):
+        onnx_path, meta_path = d / f"{key}.onnx", d / f"{key}.json"
+        if onnx_path.is_file() and meta_path.is_file():
+            try:
+                meta = json.loads(meta_path.read_text())
+            except (OSError, ValueError):
+                continue
+            if meta.get("arch") not in archs:
+                raise WeightFileError(f"weight file {weights} holds arch {meta.get('arch')!r}; "
+                                      f"expected one of {list(archs)}")
+            return onnx_path, meta
+    if not export:
+        raise FileNotFoundError(f"no exported graph cached for {weights}")
+
+    from .engine import _load_model  # torch: only on a cache miss
+
+    doc, model = _load_model(weights, archs, flag)
+    meta = _meta_of(doc)
+    detector = doc["arch"] not in CLASSIFIER_ARCHS
+    last_error: Optional[BaseException] = None
+    for d in _cache_dirs(weights):
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+            onnx_path, meta_path = d / f"{key}.onnx", d / f"{key}.json"
+            extra: dict[str, Any] = {}
+
+            def write_onnx(tmp: Path) -> None:
+                extra.update((_export_detector if detector else _export_classifier)(model, doc, tmp))
+
+            _atomic(onnx_path, write_onnx)
+            meta.update(extra, onnx_export_version=EXPORT_VERSION)
+            _atomic(meta_path, lambda tmp: tmp.write_text(json.dumps(meta, indent=1)))
+            for stale in d.glob(f"{weights.name}.*-onnx*.*"):  # exports of earlier versions of this file
+                if not stale.name.startswith(key):
+                    stale.unlink(missing_ok=True)
+            return onnx_path, meta
+        except PermissionError as exc:  # read-only weights folder: try the next cache folder
+            last_error = exc
+    raise WeightFileError(f"cannot write the ONNX export of {weights} anywhere: {last_error}")
+
+
+def load_onnx_models(ssd_weights, resnet_weights, threads: int, detector_archs: Sequence[str],
+                     classifier_archs: Sequence[str]) -> tuple[OnnxDetector, OnnxClassifier]:
+    dpath, dmeta = cached_onnx(ssd_weights, detector_archs, "--ssd-weights")
+    cpath, cmeta = cached_onnx(resnet_weights, classifier_archs, "--resnet-weights")
+    return OnnxDetector(dpath, dmeta, threads), OnnxClassifier(cpath, cmeta, threads)
