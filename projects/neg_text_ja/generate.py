@@ -1,5 +1,5 @@
 """Japanese text negatives (not_close): kana/kanji single characters and short words,
-X-like characters (メ 乂 × 又 文 ナ ス), strings with × inside (報酬×2, ×10, コイン×100)
+X-like characters (メ 乂 又 文 ナ ス; × only inside strings), strings with × inside (報酬×2, ×10, コイン×100)
 and typical ad texts, in IPA Gothic / P Gothic / Mincho, various colours and sizes,
 with and without outline, shadow or pill background. 閉じる is deliberately absent (it
 can be a real close button). ㄨ (U+3128) is absent: no installed font has the glyph.
@@ -15,7 +15,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 import _drawing as D  # noqa: E402
 
-X_LIKE = ["メ", "乂", "×", "又", "文", "ナ", "ス", "メ", "×", "乂"]
+# A lone "×" glyph IS a plain-X close button to the eye: it appears only inside strings (×2, 報酬×2),
+# never alone, or the verifier would learn to reject real close buttons.
+X_LIKE = ["メ", "乂", "又", "文", "ナ", "ス", "メ", "乂", "火", "木"]
 X_STRINGS = ["報酬×2", "×2", "×10", "コイン×100", "×3", "×5", "経験値×2", "ボーナス×3", "×100", "ジェム×50",
              "報酬2倍", "メール", "メダル", "スター", "ナイス"]
 AD_TEXTS = ["今すぐプレイ", "インストール", "無料", "報酬を受け取る", "スキップ", "広告", "あと5秒", "ダウンロード",
