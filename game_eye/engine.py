@@ -13,7 +13,8 @@ Pipeline per screenshot:
      NMS (torchvision.ops); boxes scaled back to original pixels and clipped.
   3. Region filter (box centre inside a region): ``full`` (default), ``top_corners`` (the old
      system's top-left and top-right 400x400 areas) or an explicit list of [x1, y1, x2, y2];
-     then the top-K (default 10) proposals by detector score.
+     then the top-K (default 5: the verifier is most of the time per screenshot) proposals by
+     detector score.
   4. Verification: ``verifier_crop`` of every proposal from the ORIGINAL image, one batched
      classifier forward, softmax; p = probability of the proposal's label.
   5. Final score sqrt(detector_score * p); keep p >= the classifier file's ``score_threshold``;
@@ -93,7 +94,7 @@ class GameEye:
     """
 
     def __init__(self, ssd_weights: Union[str, os.PathLike], resnet_weights: Union[str, os.PathLike],
-                 regions: RegionSpec = "full", top_k: int = 10, nms_iou: float = 0.45,
+                 regions: RegionSpec = "full", top_k: int = 5, nms_iou: float = 0.45,
                  label: str = "close", num_threads: Optional[int] = None, backend: str = "auto"):
         t0 = time.perf_counter()
         if backend not in BACKENDS:
