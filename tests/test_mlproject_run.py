@@ -1,22 +1,18 @@
 """`mlflow run .` really runs an entry point of MLproject (local environment, tiny config)."""
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
 from mlflow import MlflowClient
 
-from tests.tiny import MODEL_OVERRIDES, REPO, tiny_overrides
+from tests.tiny import MODEL_OVERRIDES, REPO, subprocess_env, tiny_overrides
 
 
 def test_mlflow_run_train_entry_point(tmp_path):
     overrides = " ".join([*tiny_overrides(tmp_path), "model=resnet34", *MODEL_OVERRIDES["resnet34"]])
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    # MLproject's commands call `python`: the one of this environment, as after `source .venv/bin/activate`
-    env = {**os.environ, "MLFLOW_TRACKING_URI": uri,
-           "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")}
-    env.pop("MLFLOW_RUN_ID", None)
+    env = subprocess_env(uri)
     proc = subprocess.run([sys.executable, "-m", "mlflow", "run", str(REPO), "-e", "train", "--env-manager", "local",
                            "--experiment-name", "gaa-test", "-P", f"overrides={overrides}"],
                           env=env, capture_output=True, text=True, timeout=600)
@@ -36,9 +32,7 @@ def test_mlflow_run_main_entry_point_is_the_pipeline_parent(tmp_path):
     overrides = " ".join([*tiny_overrides(tmp_path), per_model, "pipeline.steps=[build_datasets,train_resnet34]",
                           "'pipeline.note=via mlflow run'"])
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    env = {**os.environ, "MLFLOW_TRACKING_URI": uri,
-           "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")}
-    env.pop("MLFLOW_RUN_ID", None)
+    env = subprocess_env(uri)
     proc = subprocess.run([sys.executable, "-m", "mlflow", "run", str(REPO), "--env-manager", "local",
                            "--experiment-name", "gaa-test", "-P", f"overrides={overrides}"],
                           env=env, capture_output=True, text=True, timeout=600)
@@ -56,8 +50,7 @@ def test_mlflow_run_main_entry_point_is_the_pipeline_parent(tmp_path):
 
 def test_hydra_multirun_gives_one_parent_run_per_job(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
-    env.pop("MLFLOW_RUN_ID", None)
+    env = subprocess_env(uri)
     proc = subprocess.run([sys.executable, "-m", "gaa_mlops.pipeline", "-m", *tiny_overrides(tmp_path),
                            "pipeline.steps=[build_datasets]", "trainer.lr=0.01,0.003",
                            f"hydra.sweep.dir={tmp_path / 'multirun'}"],

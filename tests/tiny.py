@@ -40,3 +40,15 @@ def compose_tiny(root: Path, model: str = "ssd", *extra: str) -> "DictConfig":  
 
 def hydra_init():
     return initialize_config_dir(config_dir=CONF, version_base="1.3")
+
+
+def subprocess_env(tracking_uri: str) -> dict:
+    """This environment for a child process: the venv's python first on PATH (MLproject calls
+    `python`), the given store, and no MLflow run/experiment left over from other tests."""
+    import os
+    import sys
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME")}
+    env["MLFLOW_TRACKING_URI"] = tracking_uri
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+    return env

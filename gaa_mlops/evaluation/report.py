@@ -28,7 +28,8 @@ def pr_curve_figure(curve: dict, operating: dict):
     ax1.grid(alpha=0.3)
     ax2.set_xlabel("final-score threshold")
     ax2.set_ylim(0, 1.02)
-    ax2.legend()
+    if len(curve["thresholds"]):
+        ax2.legend()
     ax2.grid(alpha=0.3)
     fig.tight_layout()
     return fig
