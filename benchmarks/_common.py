@@ -63,11 +63,16 @@ def median(values: list[float]) -> float:
 
 
 def table(headers: list[str], rows: list[list], title: str | None = None) -> str:
-    cells = [[str(h) for h in headers]] + [[c if isinstance(c, str) else f"{c:,.1f}" if isinstance(c, float)
-                                            else str(c) for c in r] for r in rows]
+    def fmt_cell(c) -> str:
+        return c if isinstance(c, str) else f"{c:,.1f}" if isinstance(c, float) else str(c)
+
+    cells = [[str(h) for h in headers]] + [[fmt_cell(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     lines = [] if title is None else [title]
-    fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa: E731
+
+    def fmt(r: list[str]) -> str:
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+
     lines.append(fmt(cells[0]))
     lines.append("  ".join("-" * w for w in widths))
     lines += [fmt(r) for r in cells[1:]]
