@@ -106,3 +106,30 @@ def test_unreachable_tracking_store_fails_before_training(tmp_path, hydra_conf):
     with pytest.raises(Exception, match="127.0.0.1:9"):
         train(cfg)
     assert not (tmp_path / "datasets").exists()
+
+
+class _PoisonAfterFirstPass(torch.utils.data.Dataset):
+    """Clean for the first epoch, NaN images afterwards."""
+
+    def __init__(self, n=8):
+        self.n, self.calls = n, 0
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        self.calls += 1
+        x = torch.full((3, 16, 16), float(i % 2))
+        return (x * float("nan") if self.calls > self.n else x), i % 2
+
+
+def test_nan_loss_stops_with_clear_error_and_keeps_last_good_checkpoint(tmp_path):
+    from game_eye.models import build_classifier
+    from gaa_mlops.training.checkpoint import load_checkpoint
+    from gaa_mlops.training.fit import TrainerSettings, fit
+    from gaa_mlops.training.loops import NonFiniteLossError
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    with mlflow.start_run(), pytest.raises(NonFiniteLossError, match="epoch 2.*last good checkpoint"):
+        fit("classification", build_classifier("resnet18", 2), _PoisonAfterFirstPass(), _PoisonAfterFirstPass(),
+            TrainerSettings(epochs=3, batch_size=4, augment=False), ["close", "not_close"], 0, tmp_path)
+    assert load_checkpoint(tmp_path / "last.pth")["epoch"] == 1
