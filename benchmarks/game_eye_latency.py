@@ -93,7 +93,8 @@ def main() -> int:
     p.add_argument("--warm-reps", type=int, default=1, help="passes over the screenshots (warm)")
     p.add_argument("--cold-runs", type=int, default=3, help="subprocess runs per setup (cold start)")
     p.add_argument("--old-runs", type=int, default=2, help="screenshots for the old setup (a), one process each")
-    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--threads", type=int, default=None,
+                   help="threads for every setup, (a) included (default: all cores; torch's default for (a))")
     a = p.parse_args()
     if bool(a.ssd_weights) != bool(a.resnet_weights):
         p.error("give both --ssd-weights and --resnet-weights, or neither")
@@ -140,14 +141,14 @@ def main() -> int:
 
     # ---- cold start, interleaved: (b) eager CLI, (c) deployed CLI, (a) old setup
     out = tmp / "out.json"
-    extra = ["--top-k", str(n)] if n else []
+    extra = (["--top-k", str(n)] if n else []) + (["--threads", str(a.threads)] if a.threads else [])
     base = [sys.executable, "-m", "game_eye", "--ssd-weights", ssd, "--resnet-weights", res, "--json", str(out), *extra]
     old_w = tmp / "ssd300.pth"
     torch.manual_seed(0)
     torch.save(build_detector("ssd300_vgg16", 2, (300, 300)).state_dict(), old_w)
     per_crop = max(1, -(-(n or 5) // 2))  # both corners together verify at least as many crops as (c)
     old = [sys.executable, str(REPO / "benchmarks" / "old_setup.py"), "--ssd300", str(old_w), "--resnet", res,
-           "--json", str(out), "--per-crop", str(per_crop)]
+           "--json", str(out), "--per-crop", str(per_crop)] + (["--threads", str(a.threads)] if a.threads else [])
     cold = {"a": [], "b": [], "c": []}
     old_compute = []
     for i in range(max(a.cold_runs, a.old_runs)):

@@ -30,8 +30,11 @@ def main() -> int:
     p.add_argument("--resnet", required=True, help="gaa-weights/1 file of a resnet34")
     p.add_argument("--json", required=True)
     p.add_argument("--per-crop", type=int, default=5)
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
     p.add_argument("image")
     a = p.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
     det = build_detector("ssd300_vgg16", 2, (300, 300), score_thresh=0.0, detections_per_img=a.per_crop)
     det.load_state_dict(torch.load(a.ssd300, map_location="cpu", weights_only=True))
     det.eval()
