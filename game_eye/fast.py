@@ -7,12 +7,12 @@
 
 What runs where:
   * detector graph (exported from the eager model with ``torch.onnx.export(dynamo=False)``):
+    uint8 NHWC pixels in; normalisation (the eager path's float32 operations, in its order) +
     backbone + head + anchor decoding (BoxCoder) + clip to the image + softmax; the anchors are
     constants of the fixed input size.
-  * numpy: normalisation (the same float32 operations, in the same order, as the eager path),
-    per-class score threshold / top-k / NMS exactly as ``SSD.postprocess_detections`` and
+  * numpy: per-class score threshold / top-k / NMS exactly as ``SSD.postprocess_detections`` and
     ``torchvision.ops.nms`` do them.
-  * classifier graph: the verifier, dynamic batch.
+  * classifier graph: uint8 NHWC crops in (dynamic batch), normalisation + the verifier.
 
 Cache: the exported graph and a JSON sidecar (the weight file's metadata, minus the state_dict)
 live next to the weight file as ``<weights>.<sha256[:16]>-onnx<N>.onnx`` / ``.json``, keyed by
@@ -34,10 +34,8 @@ import numpy as np
 from .archs import CLASSIFIER_ARCHS
 from .weights import WeightFileError, file_sha256
 
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2
 OPSET = 17
-MEAN = np.array((0.485, 0.456, 0.406), dtype=np.float32)  # == game_eye.models.IMAGE_MEAN
-STD = np.array((0.229, 0.224, 0.225), dtype=np.float32)
 
 
 def onnxruntime_available() -> bool:
@@ -49,16 +47,6 @@ def onnxruntime_available() -> bool:
 
 
 # ---------------------------------------------------------------------------------------- numpy ops
-def normalize_nchw(images_nhwc_uint8: np.ndarray, mean: np.ndarray = MEAN, std: np.ndarray = STD) -> np.ndarray:
-    """uint8 NHWC -> float32 NCHW, ``(x / 255 - mean) / std``: elementwise the same IEEE float32
-    operations as the eager path (``x.float().div_(255).sub_(mean).div_(std)``)."""
-    x = images_nhwc_uint8.astype(np.float32)
-    x /= np.float32(255.0)
-    x -= mean.astype(np.float32)
-    x /= std.astype(np.float32)
-    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
-
-
 def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
     """``torchvision.ops.nms`` in numpy: indices kept, by decreasing score; a box is dropped when
     its IoU with a kept, higher-scoring box is > ``iou``."""
@@ -130,7 +118,7 @@ class OnnxDetector:
 
     def detect(self, small: np.ndarray, score_thresh: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``small``: uint8 HxWx3 at the detector's size. Boxes (in that frame), scores, labels."""
-        x = normalize_nchw(small[None])
+        x = np.ascontiguousarray(small, dtype=np.uint8)[None]
         boxes, scores = self.session.run(None, {self.input_name: x})
         boxes, scores = boxes[0], scores[0]
         out_b, out_s, out_l = [], [], []
@@ -155,7 +143,7 @@ class OnnxClassifier:
         self.input_name = self.session.get_inputs()[0].name
 
     def probabilities(self, crops_nhwc_uint8: np.ndarray) -> np.ndarray:
-        (logits,) = self.session.run(None, {self.input_name: normalize_nchw(crops_nhwc_uint8)})
+        (logits,) = self.session.run(None, {self.input_name: np.ascontiguousarray(crops_nhwc_uint8, np.uint8)})
         return softmax(logits)
 
 
@@ -172,8 +160,11 @@ def _export_detector(model, doc: dict[str, Any], out: Path) -> dict[str, Any]:
             super().__init__()
             self.backbone, self.head, self.box_coder = m.backbone, m.head, m.box_coder
             self.register_buffer("anchors", anchors)
+            self.register_buffer("mean", torch.tensor(m.transform.image_mean).view(1, 3, 1, 1))
+            self.register_buffer("std", torch.tensor(m.transform.image_std).view(1, 3, 1, 1))
 
-        def forward(self, x):
+        def forward(self, pixels):
+            x = pixels.permute(0, 3, 1, 2).float().div(255.0).sub(self.mean).div(self.std)
             feats = self.backbone(x)
             feats = list(feats.values()) if isinstance(feats, dict) else [feats]
             head = self.head(feats)
@@ -187,7 +178,7 @@ def _export_detector(model, doc: dict[str, Any], out: Path) -> dict[str, Any]:
         feats = list(feats.values()) if isinstance(feats, dict) else [feats]
         anchors = model.anchor_generator(ImageList(x, [(h, w)]), feats)[0]
     core = Core(model, anchors.clone()).eval()
-    _onnx_export(core, x, out, dynamic_batch=False)
+    _onnx_export(core, torch.zeros(1, h, w, 3, dtype=torch.uint8), out, dynamic_batch=False)
     return {"postprocess": {"topk_candidates": int(model.topk_candidates),
                             "detections_per_img": int(model.detections_per_img),
                             "nms_thresh": float(model.nms_thresh)}}
@@ -196,9 +187,24 @@ def _export_detector(model, doc: dict[str, Any], out: Path) -> dict[str, Any]:
 def _export_classifier(model, doc: dict[str, Any], out: Path) -> dict[str, Any]:
     import torch
 
+    from .models import IMAGE_MEAN, IMAGE_STD
+
+    class Verifier(torch.nn.Module):
+        """uint8 NHWC crops -> logits; the normalisation of ``models.classifier_input``."""
+
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+            self.register_buffer("mean", torch.tensor(IMAGE_MEAN).view(1, 3, 1, 1))
+            self.register_buffer("std", torch.tensor(IMAGE_STD).view(1, 3, 1, 1))
+
+        def forward(self, pixels):
+            x = pixels.permute(0, 3, 1, 2).float().div(255.0)
+            return self.net((x - self.mean) / self.std)
+
     s = doc["image_size"]
     s = int(s[0] if isinstance(s, (list, tuple)) else s)
-    _onnx_export(model.eval(), torch.zeros(2, 3, s, s), out, dynamic_batch=True)
+    _onnx_export(Verifier(model.eval()).eval(), torch.zeros(2, s, s, 3, dtype=torch.uint8), out, dynamic_batch=True)
     return {}
 
 
@@ -207,10 +213,10 @@ def _onnx_export(module, x, out: Path, dynamic_batch: bool) -> None:
 
     import torch
 
-    axes = {"x": {0: "n"}} if dynamic_batch else None
+    axes = {"pixels": {0: "n"}} if dynamic_batch else None
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
-        torch.onnx.export(module, (x,), str(out), dynamo=False, opset_version=OPSET, input_names=["x"],
+        torch.onnx.export(module, (x,), str(out), dynamo=False, opset_version=OPSET, input_names=["pixels"],
                           dynamic_axes=axes, do_constant_folding=True)
 
 
