@@ -69,7 +69,8 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
         w = np.maximum(np.float32(0), np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]))
         h = np.maximum(np.float32(0), np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]))
         inter = w * h
-        suppressed[rest[inter / (areas[i] + areas[rest] - inter) > iou]] = True
+        with np.errstate(divide="ignore", invalid="ignore"):  # 0/0 for empty boxes: NaN, never > iou (as torch)
+            suppressed[rest[inter / (areas[i] + areas[rest] - inter) > iou]] = True
     return np.asarray(keep, dtype=np.int64)
 
 
