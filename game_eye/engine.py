@@ -99,11 +99,11 @@ class GameEye:
         t0 = time.perf_counter()
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; valid: {list(BACKENDS)}")
+        requested = backend
         if backend == "auto":
             from .fast import onnxruntime_available
 
             backend = "onnx" if onnxruntime_available() else "eager"
-        self.backend = backend
         self.num_threads = int(num_threads or os.cpu_count() or 1)
         self.ssd_path, self.resnet_path = str(ssd_weights), str(resnet_weights)
         self._detector = self._classifier = None
@@ -111,10 +111,21 @@ class GameEye:
         if backend == "onnx":
             from .fast import load_onnx_models
 
-            self._onnx_det, self._onnx_cls = load_onnx_models(ssd_weights, resnet_weights, self.num_threads,
-                                                              DETECTOR_ARCHS, CLASSIFIER_ARCHS)
-            self.det_doc, self.cls_doc = self._onnx_det.meta, self._onnx_cls.meta
-        else:
+            try:
+                self._onnx_det, self._onnx_cls = load_onnx_models(ssd_weights, resnet_weights, self.num_threads,
+                                                                  DETECTOR_ARCHS, CLASSIFIER_ARCHS)
+                self.det_doc, self.cls_doc = self._onnx_det.meta, self._onnx_cls.meta
+            except WeightFileError:
+                raise
+            except Exception as exc:  # export or ONNX Runtime failed: auto falls back, onnx says why
+                if requested == "onnx":
+                    raise
+                import warnings
+
+                warnings.warn(f"game_eye: ONNX backend unavailable ({_reason(exc)}); using eager PyTorch")
+                backend = "eager"
+        self.backend = backend
+        if backend == "eager":
             import torch
 
             torch.set_num_threads(self.num_threads)

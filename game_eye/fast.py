@@ -296,8 +296,19 @@ def cached_onnx(weights: str | os.PathLike, archs: Sequence[str], flag: str,
     raise WeightFileError(f"cannot write the ONNX export of {weights} anywhere: {last_error}")
 
 
+def _load_one(cls, weights, archs: Sequence[str], flag: str, threads: int):
+    path, meta = cached_onnx(weights, archs, flag)
+    try:
+        return cls(path, meta, threads)
+    except WeightFileError:
+        raise
+    except Exception:  # a damaged cached graph: export again, once
+        Path(path).unlink(missing_ok=True)
+        path, meta = cached_onnx(weights, archs, flag)
+        return cls(path, meta, threads)
+
+
 def load_onnx_models(ssd_weights, resnet_weights, threads: int, detector_archs: Sequence[str],
                      classifier_archs: Sequence[str]) -> tuple[OnnxDetector, OnnxClassifier]:
-    dpath, dmeta = cached_onnx(ssd_weights, detector_archs, "--ssd-weights")
-    cpath, cmeta = cached_onnx(resnet_weights, classifier_archs, "--resnet-weights")
-    return OnnxDetector(dpath, dmeta, threads), OnnxClassifier(cpath, cmeta, threads)
+    return (_load_one(OnnxDetector, ssd_weights, detector_archs, "--ssd-weights", threads),
+            _load_one(OnnxClassifier, resnet_weights, classifier_archs, "--resnet-weights", threads))

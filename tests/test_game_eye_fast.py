@@ -181,3 +181,25 @@ def test_cli_backend_flag_contract_valid(weights, tmp_path, backend):
     ref = GameEye(*weights, backend="eager", top_k=3)
     for e, path in zip(doc["images"], images):
         _same(e["detections"], ref.detect(_decode(path)))
+
+
+def test_damaged_cached_graph_is_exported_again(tmp_path):
+    ssd, res = _weights(tmp_path)
+    GameEye(ssd, res, backend="onnx")
+    (graph,) = ssd.parent.glob("best_weight.pth.*.onnx")
+    graph.write_bytes(b"not an onnx graph")
+    eye = GameEye(ssd, res, backend="onnx")
+    assert graph.stat().st_size > 1000 and eye.detect(_decode(_images()[0]))
+
+
+def test_auto_falls_back_to_eager_when_export_fails(weights, monkeypatch):
+    import game_eye.fast
+
+    def broken(*a, **k):
+        raise RuntimeError("exporter exploded")
+
+    monkeypatch.setattr(game_eye.fast, "load_onnx_models", broken)
+    with pytest.warns(UserWarning, match="exporter exploded"):
+        assert GameEye(*weights).backend == "eager"
+    with pytest.raises(RuntimeError, match="exploded"):
+        GameEye(*weights, backend="onnx")
