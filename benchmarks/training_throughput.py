@@ -35,9 +35,9 @@ def _setup(name: str, steps: int):
     import torch
     from torch.utils.data import DataLoader, TensorDataset
 
-    from game_eye.models import build_classifier, build_detector
     from gaa_mlops.training.loops import detection_collate, train_classifier_epoch, train_detector_epoch
     from gaa_mlops.training.optim import build_optimizer, build_scheduler
+    from game_eye.models import build_classifier, build_detector
 
     g = torch.Generator().manual_seed(0)
     if name == "ssd_tiny":

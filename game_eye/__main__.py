@@ -81,6 +81,10 @@ def _load(args):
     except WeightFileError as exc:
         print(f"game_eye: error: {exc}", file=sys.stderr)
         sys.exit(2)
+    except ImportError as exc:  # --backend onnx without onnxruntime installed
+        print(f"game_eye: error: --backend {args.backend} needs {exc.name or exc}; "
+              f"install it or use --backend auto|eager", file=sys.stderr)
+        sys.exit(2)
 
 
 def run_once(argv: list[str]) -> int:

@@ -72,7 +72,8 @@ def load_weights(path: str | os.PathLike, expect_arch: tuple[str, ...] | None = 
     if expect_arch is not None and doc["arch"] not in expect_arch:
         raise WeightFileError(f"weight file {path} holds arch {doc['arch']!r}; expected one of {list(expect_arch)}")
     if len(doc["classes"]) != doc["num_classes"]:
-        raise WeightFileError(f"weight file {path}: {len(doc['classes'])} class names for num_classes={doc['num_classes']}")
+        raise WeightFileError(f"weight file {path}: {len(doc['classes'])} class names "
+                              f"for num_classes={doc['num_classes']}")
     return doc
 
 
