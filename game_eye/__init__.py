@@ -1,4 +1,5 @@
-"""GameEye: the close-button finder on the pytorch server (imports only torch, torchvision, numpy, pillow).
+"""GameEye: the close-button finder on the pytorch server (imports only torch, torchvision, numpy, pillow
+and, for speed, onnxruntime; a cached ONNX export runs without torch).
 
 Run ``python -m game_eye --help`` (one shot) or ``python -m game_eye serve --help`` (persistent).
 In Python: ``from game_eye import GameEye`` (loaded lazily: importing ``game_eye`` alone is cheap).
