@@ -5,16 +5,21 @@ Run:
     python -m gaa_mlops.train model=resnet34 experiment=quick
     mlflow run . -e train -P overrides="model=ssd trainer.epochs=3" --env-manager local
     python -m gaa_mlops.train model=ssd trainer.resume=<run id>     # continue an interrupted run
+    torchrun --standalone --nproc_per_node=2 -m gaa_mlops.train model=resnet34   # 2 processes (DDP, gloo)
+    python -m gaa_mlops.train tracking=server trainer.device=cuda     # GPU host, shared tracking server
 
 The run logs the resolved config (params + config.yaml), the dataset input, the code (git commit,
 dirty flag, source archive), per-epoch metrics, plots, ``checkpoints/last.pth`` and
 ``weights/best_weight.pth``, then registers the weights as a new version of
 ``model.registered_name`` with alias ``candidate``.
+
+Under torchrun only rank 0 talks to MLflow (see ``gaa_mlops.distributed``). If an http tracking
+server stops answering mid-run, the newest checkpoint is kept locally and the error names the
+server and the ``trainer.resume=<run id>`` that continues once it is back (``training.recovery``).
 """
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -26,18 +31,20 @@ import torch
 from mlflow import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
-from gaa_mlops import registry
+from gaa_mlops import distributed, registry
 from gaa_mlops.cli import CONF_DIR, prepare_argv
 from gaa_mlops.data.build import build_for_config
 from gaa_mlops.data.loaders import ClassificationDataset, DetectionDataset
 from gaa_mlops.data.mlflow_dataset import log_dataset
 from gaa_mlops.run_logging import log_code, log_config
-from gaa_mlops.tracking import setup_tracking
+from gaa_mlops.tracking import TrackingError, setup_tracking
+from gaa_mlops.training import recovery
 from gaa_mlops.training.fit import TrainerSettings, fit, weight_payload
 from gaa_mlops.training.optim import OPTIMIZERS, SCHEDULERS
 from game_eye.models import CLASSIFIER_ARCHS, DETECTOR_ARCHS, build_classifier, build_detector
 
 log = logging.getLogger(__name__)
+NO_MLFLOW_URI = "gaa-rank-{rank}-never-logs:"  # ranks > 0 get this URI: any MLflow call there fails loudly
 TASKS = {"detection": DETECTOR_ARCHS, "classification": CLASSIFIER_ARCHS}
 
 
@@ -66,62 +73,121 @@ def build_model(task: str, arch: str, classes: list[str], image_size: Any, model
     return build_classifier(arch, len(classes), **model_kwargs)
 
 
-def _resume_checkpoint(client: MlflowClient, run_id: str, dst: Path) -> Path:
+def _server_checkpoint(run_id: str, dst: Path) -> Path | None:
     try:
-        path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="checkpoints/last.pth",
-                                                   dst_path=str(dst))
+        return Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="checkpoints/last.pth",
+                                                        dst_path=str(dst)))
     except Exception as exc:
-        raise FileNotFoundError(f"trainer.resume={run_id}: that run has no checkpoints/last.pth ({exc})") from exc
-    return Path(path)
+        log.info("run %s has no checkpoints/last.pth on the tracking store (%s)", run_id, exc)
+        return None
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
-    """Build or reuse the dataset, train, register; return the run id, version and metrics."""
+    """Build or reuse the dataset, train, register; return the run id, version and metrics.
+
+    Under torchrun every rank calls this; ranks other than 0 train their shard and return
+    ``{"rank": r, "world_size": n}`` without touching MLflow."""
     check_config(cfg)
+    settings = TrainerSettings(**OmegaConf.to_container(cfg.trainer, resolve=True))
+    ctx = distributed.context_from_env()
+    device = distributed.resolve_device(settings.device, ctx)  # before any work: a missing GPU fails here
     root = Path(cfg.paths.root).resolve()
-    setup_tracking(cfg.tracking.uri, cfg.tracking.experiment_name, str(root))
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    if ctx.is_main:
+        uri = setup_tracking(cfg.tracking.uri, cfg.tracking.experiment_name, str(root))
+    else:
+        mlflow.set_tracking_uri(NO_MLFLOW_URI.format(rank=ctx.rank))
+    distributed.init(device, ctx)
+    try:
+        torch.set_num_threads(distributed.threads_per_process(ctx))
+        if ctx.is_main:
+            return _train_main(cfg, settings, ctx, root, uri)
+        _train_worker(cfg, settings, ctx)
+        return {"rank": ctx.rank, "world_size": ctx.world_size}
+    finally:
+        distributed.shutdown(ctx)
+
+
+def _datasets(cfg: DictConfig, ctx: distributed.DistContext):
+    """Rank 0 builds (or reuses) the dataset; the other ranks wait, then read the cached copy."""
     m = cfg.model
     classes = list(m.classes)
-    image_size = OmegaConf.to_container(m.image_size) if OmegaConf.is_config(m.image_size) else m.image_size
-    model_kwargs = OmegaConf.to_container(m.model_kwargs, resolve=True)
-    settings = TrainerSettings(**OmegaConf.to_container(cfg.trainer, resolve=True))
-    built = build_for_config(cfg)
+    built = build_for_config(cfg) if ctx.is_main else None
+    distributed.barrier(ctx)
+    if built is None:
+        built = build_for_config(cfg)
     check_dataset_classes(classes, m.task, built.manifest["classes"], str(built.path))
     if m.task == "detection":
-        train_set, val_set = DetectionDataset(built.path, "train"), DetectionDataset(built.path, "val")
-    else:
-        train_set = ClassificationDataset(built.path, "train", classes)
-        val_set = ClassificationDataset(built.path, "val", classes)
+        return built, DetectionDataset(built.path, "train"), DetectionDataset(built.path, "val")
+    return built, ClassificationDataset(built.path, "train", classes), ClassificationDataset(built.path, "val", classes)
 
+
+def _model_spec(m: DictConfig) -> tuple[list[str], Any, dict]:
+    image_size = OmegaConf.to_container(m.image_size) if OmegaConf.is_config(m.image_size) else m.image_size
+    return list(m.classes), image_size, OmegaConf.to_container(m.model_kwargs, resolve=True)
+
+
+def _train_worker(cfg: DictConfig, settings: TrainerSettings, ctx: distributed.DistContext) -> None:
+    m = cfg.model
+    classes, image_size, model_kwargs = _model_spec(m)
+    _, train_set, val_set = _datasets(cfg, ctx)
+    with tempfile.TemporaryDirectory(prefix=f"gaa-train-rank{ctx.rank}-") as tmp:
+        torch.manual_seed(int(cfg.seed))
+        model = build_model(m.task, m.arch, classes, image_size, model_kwargs)
+        fit(m.task, model, train_set, val_set, settings, classes, int(cfg.seed), Path(tmp), None, dist=ctx)
+
+
+def _train_main(cfg: DictConfig, settings: TrainerSettings, ctx: distributed.DistContext, root: Path,
+                uri: str) -> dict[str, Any]:
+    m = cfg.model
+    classes, image_size, model_kwargs = _model_spec(m)
+    built, train_set, val_set = _datasets(cfg, ctx)
     client = MlflowClient()
     resume_id = settings.resume
     nested = mlflow.active_run() is not None and resume_id is None
-    with tempfile.TemporaryDirectory(prefix="gaa-train-") as tmp, mlflow.start_run(
-        run_id=resume_id, run_name=f"train-{m.name}", nested=nested,
-        log_system_metrics=bool(cfg.tracking.log_system_metrics),
-    ) as run:
+    run_id = None
+    with tempfile.TemporaryDirectory(prefix="gaa-train-") as tmp:
         workdir = Path(tmp)
-        resume_from = _resume_checkpoint(client, resume_id, workdir / "resume") if resume_id else None
-        if resume_from is None:
-            mlflow.set_tags({"gaa.step": "train", "gaa.model": m.name})
-            log_config(cfg, exclude=("trainer.resume",))
-            log_code(root)
-            log_dataset(built, log_archive=not built.cache_hit)  # whoever built it logged the archive
-        torch.manual_seed(int(cfg.seed))
-        model = build_model(m.task, m.arch, classes, image_size, model_kwargs)
-        result = fit(m.task, model, train_set, val_set, settings, classes, int(cfg.seed), workdir, resume_from)
-        payload = weight_payload(result, m.arch, classes, image_size, model_kwargs, built.digest,
-                                 run.info.run_id, m.registered_name)
-        tags = {"run_id": run.info.run_id, "dataset_digest": built.digest,
-                "git_commit": mlflow.get_run(run.info.run_id).data.tags.get("git_commit", "unknown"),
-                "val_metric_name": result.metric_name, "val_metric": f"{result.best_metric:.6f}"}
-        mv = registry.publish_weights(client, m.registered_name, run.info.run_id, payload, tags, workdir)
-        mlflow.set_tags({"registered_model": m.registered_name, "registered_version": mv.version})
-        summary = {"run_id": run.info.run_id, "model_name": m.registered_name, "version": int(mv.version),
-                   "dataset_digest": built.digest, "best_epoch": result.best_epoch,
-                   result.metric_name: result.best_metric, "score_threshold": result.score_threshold,
-                   **result.final_val}
+        try:
+            with mlflow.start_run(run_id=resume_id, run_name=f"train-{m.name}", nested=nested,
+                                  log_system_metrics=bool(cfg.tracking.log_system_metrics)) as run:
+                run_id = run.info.run_id
+                resume_from, replay_after = None, None
+                if resume_id:
+                    resume_from, replay_after = recovery.choose(
+                        _server_checkpoint(resume_id, workdir / "resume"), root, resume_id)
+                    if replay_after is not None:
+                        recovery.replay(resume_from, replay_after)
+                else:
+                    mlflow.set_tags({"gaa.step": "train", "gaa.model": m.name,
+                                     "gaa.processes": str(ctx.world_size)})
+                    log_config(cfg, exclude=("trainer.resume",))
+                    log_code(root)
+                    log_dataset(built, log_archive=not built.cache_hit)  # whoever built it logged the archive
+                torch.manual_seed(int(cfg.seed))
+                model = build_model(m.task, m.arch, classes, image_size, model_kwargs)
+                result = fit(m.task, model, train_set, val_set, settings, classes, int(cfg.seed), workdir,
+                             resume_from, dist=ctx)
+                payload = weight_payload(result, m.arch, classes, image_size, model_kwargs, built.digest,
+                                         run_id, m.registered_name)
+                tags = {"run_id": run_id, "dataset_digest": built.digest,
+                        "git_commit": mlflow.get_run(run_id).data.tags.get("git_commit", "unknown"),
+                        "val_metric_name": result.metric_name, "val_metric": f"{result.best_metric:.6f}"}
+                mv = registry.publish_weights(client, m.registered_name, run_id, payload, tags, workdir)
+                mlflow.set_tags({"registered_model": m.registered_name, "registered_version": mv.version})
+                summary = {"run_id": run_id, "model_name": m.registered_name, "version": int(mv.version),
+                           "dataset_digest": built.digest, "best_epoch": result.best_epoch,
+                           result.metric_name: result.best_metric, "score_threshold": result.score_threshold,
+                           **result.final_val}
+        except Exception as exc:
+            if run_id is None or not recovery.server_unreachable(uri):
+                raise
+            kept = recovery.keep(workdir / "last.pth", root, run_id)
+            where = f"its newest checkpoint is kept at {kept}" if kept else "no epoch had finished yet"
+            raise TrackingError(
+                f"MLflow tracking server {uri} stopped answering during training run {run_id} "
+                f"({type(exc).__name__}); {where}. Once the server is back, continue with: "
+                f"python -m gaa_mlops.train model={m.name} trainer.resume={run_id}") from exc
+    recovery.discard(root, run_id)
     log.info("registered %s version %s (alias candidate): %s", m.registered_name, mv.version, summary)
     return summary
 

@@ -1,7 +1,12 @@
 """The epoch loop shared by both models: train, validate, checkpoint, keep the best, calibrate.
 
 ``fit`` receives built objects and plain settings (never the Hydra config) and reports through
-MLflow's active run: metrics with ``step=epoch``, ``checkpoints/last.pth`` after every epoch.
+MLflow's active run: metrics with ``step=epoch``, ``checkpoints/last.pth`` after every epoch
+(written to ``workdir`` first, then uploaded, so a lost tracking server does not lose the epoch).
+
+Under torchrun (``dist`` with several processes) the model is wrapped in DDP, each process trains
+on its ``DistributedSampler`` shard with ``batch_size / world_size`` images per step, and only
+rank 0 validates, logs, checkpoints and calibrates; the other ranks return ``None``.
 """
 from __future__ import annotations
 
@@ -14,8 +19,9 @@ from typing import Any
 import mlflow
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from gaa_mlops.distributed import SINGLE, DistContext, average_weighted, broadcast_object, resolve_device
 from gaa_mlops.training import calibrate, plots
 from gaa_mlops.training.checkpoint import load_checkpoint, restore_rng, rng_state, save_checkpoint
 from gaa_mlops.training.loops import (
@@ -74,72 +80,115 @@ def _classifier_augment(x: torch.Tensor) -> torch.Tensor:
     return ((x - mean) * gain + mean + bias).clamp(0, 1)
 
 
-def _loader(ds: Dataset, task: str, batch_size: int, shuffle: bool, seed: int, workers: int) -> DataLoader:
+def _loader(ds: Dataset, task: str, batch_size: int, shuffle: bool, seed: int, workers: int,
+            dist: DistContext = SINGLE) -> DataLoader:
+    collate = detection_collate if task == "detection" else None
+    if dist.enabled and shuffle:  # this rank's shard; the permutation depends on seed only, as on every rank
+        sampler = DistributedSampler(ds, num_replicas=dist.world_size, rank=dist.rank, shuffle=True, seed=seed)
+        return DataLoader(ds, batch_size=batch_size, sampler=sampler, num_workers=workers, collate_fn=collate)
     gen = torch.Generator().manual_seed(seed)
     return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, generator=gen, num_workers=workers,
-                      collate_fn=detection_collate if task == "detection" else None)
+                      collate_fn=collate)
+
+
+def local_batch_size(batch_size: int, dist: DistContext) -> int:
+    """``trainer.batch_size`` is the global batch; each process takes its share."""
+    if batch_size % dist.world_size:
+        raise ValueError(f"trainer.batch_size={batch_size} does not split evenly over {dist.world_size} "
+                         f"processes; use a multiple of {dist.world_size}")
+    return batch_size // dist.world_size
+
+
+def _train_epoch(task, model, optimizer, scheduler, loader, epoch: int, augment: bool) -> dict:
+    if task == "detection":
+        return train_detector_epoch(model, optimizer, scheduler, loader, epoch)
+    aug = _classifier_augment if augment else None
+    return train_classifier_epoch(model, optimizer, scheduler, loader, epoch, augment=aug)
 
 
 def fit(task: str, model: nn.Module, train_set: Dataset, val_set: Dataset, settings: TrainerSettings,
-        classes: list[str], seed: int, workdir: Path, resume_from: Path | None = None) -> FitResult:
-    """Train ``model`` and return its best state (by the val selection metric) and calibration."""
+        classes: list[str], seed: int, workdir: Path, resume_from: Path | None = None,
+        dist: DistContext = SINGLE) -> FitResult | None:
+    """Train ``model`` and return its best state (by the val selection metric) and calibration
+    (``None`` on ranks other than 0 of a multi-process run)."""
     if task not in SELECTION_METRIC:
         raise ValueError(f"unknown task {task!r}; valid: {list(SELECTION_METRIC)}")
     metric_name = SELECTION_METRIC[task]
-    device = torch.device(settings.device)
+    device = resolve_device(settings.device, dist)
     model.to(device)
+    batch = local_batch_size(settings.batch_size, dist)
     optimizer = build_optimizer(settings.optimizer, model.parameters(), settings.lr, settings.momentum,
                                 settings.weight_decay)
-    steps_per_epoch = max(1, -(-len(train_set) // settings.batch_size))
+    shard = -(-len(train_set) // dist.world_size)  # DistributedSampler pads every shard to this length
+    steps_per_epoch = max(1, -(-shard // batch))
     scheduler = build_scheduler(settings.scheduler, optimizer, settings.epochs * steps_per_epoch,
                                 settings.warmup_epochs * steps_per_epoch)
     start_epoch, history, best = 1, [], {"metric": -1.0, "epoch": 0, "state": None}
-    if resume_from is not None:
-        ckpt = load_checkpoint(resume_from)
+    ckpt = load_checkpoint(resume_from) if resume_from is not None and dist.is_main else None
+    if dist.enabled:
+        ckpt = broadcast_object(ckpt, dist)  # rank 0 read it (from MLflow); the others get a copy
+    if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
         restore_rng(ckpt["rng"])
         start_epoch, history, best = ckpt["epoch"] + 1, ckpt["history"], ckpt["best"]
-        log.info("resuming at epoch %d from %s", start_epoch, resume_from)
+        log.info("resuming at epoch %d from %s", start_epoch, resume_from or "rank 0's checkpoint")
+    if dist.rank > 0:  # own augmentation draws; rank 0 keeps the single-process stream
+        torch.manual_seed(seed + 7919 * dist.rank + start_epoch)
+    net: nn.Module = model
+    if dist.enabled:  # gradients averaged over the processes; parameters start equal (broadcast from rank 0)
+        net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
     val_loader = _loader(val_set, task, settings.batch_size, False, seed, settings.num_workers)
     positive = classes.index("close") if "close" in classes else 0
     started, stopped_early = time.monotonic(), False
     for epoch in range(start_epoch, settings.epochs + 1):
         t0 = time.monotonic()
-        train_loader = _loader(train_set, task, settings.batch_size, True, seed + epoch, settings.num_workers)
-        if task == "detection":
-            tr = train_detector_epoch(model, optimizer, scheduler, train_loader, epoch)
-            va = validate_detector(model, val_loader)
-            row = {"train_loss": tr["loss"], "train_bbox_loss": tr["bbox_regression"],
-                   "train_cls_loss": tr["classification"], "val_loss": va["loss"], "val_map50": va["map50"]}
-        else:
-            aug = _classifier_augment if settings.augment else None
-            tr = train_classifier_epoch(model, optimizer, scheduler, train_loader, epoch, augment=aug)
-            va = validate_classifier(model, val_loader, positive=positive)
-            row = {"train_loss": tr["loss"], "train_accuracy": tr["accuracy"], "val_loss": va["loss"],
-                   "val_accuracy": va["accuracy"], "val_precision": va["precision"], "val_recall": va["recall"]}
-        seconds = time.monotonic() - t0
-        row |= {"epoch_seconds": seconds, "train_images_per_s": tr["images"] / max(seconds, 1e-9),
-                "lr": scheduler.get_last_lr()[0]}
-        mlflow.log_metrics(row, step=epoch)
-        history.append({"epoch": epoch, **row})
-        if row[metric_name] > best["metric"]:
-            best = {"metric": row[metric_name], "epoch": epoch,
-                    "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
-        log.info("epoch %d/%d  train_loss %.4f  val_loss %.4f  %s %.4f  (best %.4f @%d)  %.0fs",
-                 epoch, settings.epochs, row["train_loss"], row["val_loss"], metric_name, row[metric_name],
-                 best["metric"], best["epoch"], seconds)
-        last = save_checkpoint(workdir / "last.pth", model=model.state_dict(), optimizer=optimizer.state_dict(),
-                               scheduler=scheduler.state_dict(), rng=rng_state(), epoch=epoch,
-                               history=history, best=best)
-        mlflow.log_artifact(str(last), artifact_path="checkpoints")
-        if settings.max_minutes and (time.monotonic() - started) / 60 >= settings.max_minutes:
+        train_loader = _loader(train_set, task, batch, True, seed + epoch, settings.num_workers, dist)
+        try:
+            tr = _train_epoch(task, net, optimizer, scheduler, train_loader, epoch, settings.augment)
+        except NonFiniteLossError as exc:
+            kept = f"last good checkpoint: {workdir / 'last.pth'} (epoch {epoch - 1}, also in the run's " \
+                   f"checkpoints/)" if epoch > 1 else "no epoch finished, so there is no checkpoint"
+            raise NonFiniteLossError(f"{exc}; training stopped, {kept}") from exc
+        images = tr.pop("images")
+        tr, images = average_weighted(tr, images, dist)  # per-image means over every rank's images
+        stop = False
+        if dist.is_main:
+            if task == "detection":
+                va = validate_detector(model, val_loader)
+                row = {"train_loss": tr["loss"], "train_bbox_loss": tr["bbox_regression"],
+                       "train_cls_loss": tr["classification"], "val_loss": va["loss"], "val_map50": va["map50"]}
+            else:
+                va = validate_classifier(model, val_loader, positive=positive)
+                row = {"train_loss": tr["loss"], "train_accuracy": tr["accuracy"], "val_loss": va["loss"],
+                       "val_accuracy": va["accuracy"], "val_precision": va["precision"],
+                       "val_recall": va["recall"]}
+            seconds = time.monotonic() - t0
+            row |= {"epoch_seconds": seconds, "train_images_per_s": images / max(seconds, 1e-9),
+                    "lr": scheduler.get_last_lr()[0]}
+            history.append({"epoch": epoch, **row})
+            if row[metric_name] > best["metric"]:
+                best = {"metric": row[metric_name], "epoch": epoch,
+                        "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
+            log.info("epoch %d/%d  train_loss %.4f  val_loss %.4f  %s %.4f  (best %.4f @%d)  %.0fs",
+                     epoch, settings.epochs, row["train_loss"], row["val_loss"], metric_name, row[metric_name],
+                     best["metric"], best["epoch"], seconds)
+            # local first: if the tracking server is gone, this epoch is still on disk (training.recovery)
+            last = save_checkpoint(workdir / "last.pth", model=model.state_dict(),
+                                   optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
+                                   rng=rng_state(), epoch=epoch, history=history, best=best)
+            mlflow.log_metrics(row, step=epoch)
+            mlflow.log_artifact(str(last), artifact_path="checkpoints")
+            stop = bool(settings.max_minutes and (time.monotonic() - started) / 60 >= settings.max_minutes)
+        if broadcast_object(stop, dist):  # rank 0 decides, so every rank leaves after the same epoch
             stopped_early = epoch < settings.epochs
             log.info("time budget of %.1f min reached after epoch %d", settings.max_minutes, epoch)
             break
 
+    if not dist.is_main:
+        return None
     if best["state"] is None:
         raise NonFiniteLossError("no epoch finished; nothing to keep")
     model.load_state_dict(best["state"])

@@ -98,7 +98,9 @@ def validate_detector(model: nn.Module, loader: DataLoader, close_label: int = 1
     """Val loss (train-mode losses with BN frozen), mAP@0.5 (torchmetrics) and raw predictions."""
     from torchmetrics.detection import MeanAveragePrecision
 
-    metric = MeanAveragePrecision(iou_thresholds=[0.5], box_format="xyxy")
+    # sync_on_compute=False: under torchrun only rank 0 validates; torchmetrics' default all-gather
+    # in compute() would wait forever for the other ranks
+    metric = MeanAveragePrecision(iou_thresholds=[0.5], box_format="xyxy", sync_on_compute=False)
     loss_sum, seen = 0.0, 0
     predictions, truths = [], []
     dev = _device(model)
