@@ -167,8 +167,7 @@ def test_basic_auth_credentials_come_from_the_environment_and_are_never_logged(
                                 env={"MLFLOW_AUTH_ADMIN_PASSWORD": password,
                                      "MLFLOW_FLASK_SERVER_SECRET_KEY": os.urandom(16).hex()})
     try:
-        ov = [*MODEL_OVERRIDES["resnet34"], "tracking=server", "tracking.experiment_name=gaa-server-auth",
-              "tracking.log_system_metrics=false", f"paths.root={tmp_path}"]
+        ov = [*MODEL_OVERRIDES["resnet34"], f"tracking.uri={server.uri}", "tracking.experiment_name=gaa-server-auth"]
         monkeypatch.setenv("MLFLOW_TRACKING_URI", server.uri)
         monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
         with pytest.raises(Exception, match="401|[Uu]nauthorized|credentials"):
