@@ -129,6 +129,7 @@ def test_nan_loss_stops_with_clear_error_and_keeps_last_good_checkpoint(tmp_path
     from gaa_mlops.training.fit import TrainerSettings, fit
     from gaa_mlops.training.loops import NonFiniteLossError
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    mlflow.set_experiment("gaa-nan")   # not an experiment id left active by an earlier test's store
     with mlflow.start_run(), pytest.raises(NonFiniteLossError, match="epoch 2.*last good checkpoint"):
         fit("classification", build_classifier("resnet18", 2), _PoisonAfterFirstPass(), _PoisonAfterFirstPass(),
             TrainerSettings(epochs=3, batch_size=4, augment=False), ["close", "not_close"], 0, tmp_path)

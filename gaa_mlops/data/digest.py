@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 from gaa_mlops.projects import Project
 
-BUILDER_VERSION = "gaa-dataset/2"
+BUILDER_VERSION = "gaa-dataset/3"
 _CHUNK = 1 << 20
 
 

@@ -6,7 +6,8 @@ drawn from ``crop_margin``, centre shift from ``crop_jitter``), cut from a full-
 which is what ``game_eye.crops.verifier_crop`` does.
 
 * ``close``: a close sprite on a random background patch; crops around boxes of detection screenshots.
-* ``not_close``: text / icon sprites on backgrounds; plain background windows; screenshot windows
+* ``not_close``: text / icon sprites on backgrounds (also single characters of a text line);
+  plain background windows; screenshot windows
   away from close boxes; crops with only PART of a close button (half out of the crop) or a close
   button in a far too wide context.
 """
@@ -36,6 +37,12 @@ def _sprite_crop(rng, assets: Assets, label: str, margin: float, shift, size: in
     sprite, aug = assets.sprite(rng, label)
     sprite = augment_sprite(rng, sprite, aug, uniform(rng, SPRITE_PX[label]), use_scale=True)
     box = _visible_box(sprite)                       # sprite sits at (0, 0) of a virtual screen
+    bw, bh = box[2] - box[0], box[3] - box[1]
+    if label == "not_close" and bw > 1.3 * bh and rng.random() < 0.6:
+        # One character of a text line, as the detector proposes it: the "×" of "報酬×2" centred in
+        # the crop with its neighbours around it must be rejected, not just the whole string.
+        x0 = box[0] + rng.uniform(0, bw - bh)
+        box = (x0, box[1], x0 + bh, box[3])
     vw = uniform(rng, SCREEN_WIDTH_PX)
     edge = None
     if rng.random() < 0.2:                           # near a screen edge: black past it, as at runtime
@@ -112,12 +119,12 @@ def make_crop(rng: np.random.Generator, assets: Assets, recipe: dict[str, Any], 
         return _sprite_crop(rng, assets, "close", margin, shift, size)
     # not_close
     has_close = assets.has_sprites("close")
-    if r < 0.2 and has_close:            # half-out: the crop edge cuts through the button
+    if r < 0.1 and has_close:            # half-out: the crop edge cuts through the button
         mag = margin + uniform(rng, HALF_OUT)      # the crop edge is `margin` away from the button
         ang = rng.choice([0, 90, 180, 270]) + rng.uniform(-30, 30)
         half = (mag * float(np.cos(np.radians(ang))), mag * float(np.sin(np.radians(ang))))
         return _sprite_crop(rng, assets, "close", margin, half, size)
-    if r < 0.3 and has_close:            # far too wide a context around a small button
+    if r < 0.15 and has_close:           # far too wide a context around a small button
         return _sprite_crop(rng, assets, "close", uniform(rng, WIDE_MARGIN), shift, size)
     if r < 0.45:                         # a screenshot window away from its close boxes
         out = _shot_crop(rng, assets, lambda shot, img: _away_box(rng, shot, img), margin, shift, size)
