@@ -11,17 +11,9 @@ import json
 from typing import Any, Sequence
 
 from gaa_mlops.projects import Project
+from game_eye.weights import file_sha256
 
 BUILDER_VERSION = "gaa-dataset/3"
-_CHUNK = 1 << 20
-
-
-def file_sha256(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(_CHUNK), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def normalize_image_size(image_size: int | Sequence[int]) -> tuple[int, int]:

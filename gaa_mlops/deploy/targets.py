@@ -27,6 +27,8 @@ from typing import Callable
 
 import paramiko
 
+from game_eye.weights import file_sha256
+
 Progress = Callable[[int, int], None]
 CHUNK = 1 << 15
 AUTO_EXEC_HASH_BYTES = 8 << 20  # hash_method=auto: files above this are hashed by sha256sum on the server
@@ -47,14 +49,6 @@ class HostKeyError(ConnectError):
 def fingerprint(key: paramiko.PKey) -> str:
     """OpenSSH-style ``SHA256:...`` fingerprint of a public key."""
     return "SHA256:" + base64.b64encode(hashlib.sha256(key.asbytes()).digest()).decode().rstrip("=")
-
-
-def _sha256_local(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class Target:
@@ -147,7 +141,7 @@ class LocalTarget(Target):
             os.fsync(dst.fileno())
 
     def sha256(self, path: str) -> str:
-        return _sha256_local(path)
+        return file_sha256(path)
 
     def link_or_copy(self, src: str, dst: str) -> None:
         try:
