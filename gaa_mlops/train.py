@@ -145,6 +145,12 @@ def _train_main(cfg: DictConfig, settings: TrainerSettings, ctx: distributed.Dis
     resume_id = settings.resume
     nested = mlflow.active_run() is not None and resume_id is None
     run_id = None
+    if resume_id:
+        logged = client.get_run(resume_id).data.tags.get("gaa.dataset_digest")
+        if logged and logged != built.digest:
+            raise ValueError(f"trainer.resume={resume_id}: that run trained on dataset {logged[:12]} but the "
+                             f"projects and recipe now build {built.digest[:12]}; start a new run instead of "
+                             "mixing two datasets in one")
     with tempfile.TemporaryDirectory(prefix="gaa-train-") as tmp:
         workdir = Path(tmp)
         try:

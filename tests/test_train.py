@@ -71,6 +71,13 @@ def test_resume_continues_the_same_run(tmp_path, hydra_conf):
     assert second["version"] == first["version"] + 1
 
 
+def test_resume_refuses_a_different_dataset(tmp_path, hydra_conf):
+    first = train(compose_tiny(tmp_path, "resnet34"))
+    with pytest.raises(ValueError, match="start a new run"):
+        train(compose_tiny(tmp_path, "resnet34", "model.dataset.n_train=6", f"trainer.resume={first['run_id']}"))
+    assert MlflowClient().get_run(first["run_id"]).info.status == "FINISHED"
+
+
 def test_same_seed_same_metrics(tmp_path, hydra_conf):
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
