@@ -36,6 +36,7 @@ from gaa_mlops.evaluation.report import failure_gallery, pr_curve_figure
 from gaa_mlops.evaluation.runner import run_evaluation
 from gaa_mlops.projects import load_project
 from gaa_mlops.tracking import setup_tracking
+from gaa_mlops.training.plots import log_figure
 
 log = logging.getLogger(__name__)
 HEADLINE = ("click_success", "false_tap_rate", "miss_rate", "wrong_tap_rate")
@@ -81,8 +82,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         table = {k: [r[k] if not isinstance(r[k], list) else json.dumps(r[k]) for r in result.rows]
                  for k in ("image", "truth", "first_close", "outcome", "hit", "score", "ms")}
         mlflow.log_table(table, "evaluation/results.json")
-        mlflow.log_figure(failure_gallery(result.rows, int(ev.gallery_size)), "evaluation/worst_failures.png")
-        mlflow.log_figure(pr_curve_figure(result.curve, result.metrics), "evaluation/pr_curve.png")
+        log_figure(failure_gallery(result.rows, int(ev.gallery_size)), "evaluation/worst_failures.png")
+        log_figure(pr_curve_figure(result.curve, result.metrics), "evaluation/pr_curve.png")
         tags = {"eval.run_id": run.info.run_id, "eval.dataset_digest": digest,
                 **{f"eval.{k}": f"{result.metrics[k]:.6f}" for k in HEADLINE},
                 "eval.latency_p50_ms": f"{result.metrics['latency_p50_ms']:.1f}"}

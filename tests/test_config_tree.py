@@ -1,7 +1,6 @@
 """MLproject and every config group parse and compose; overrides and unknown names behave."""
 from __future__ import annotations
 
-
 import pytest
 import yaml
 from hydra import compose

@@ -131,10 +131,10 @@ class _PoisonAfterFirstPass(torch.utils.data.Dataset):
 
 
 def test_nan_loss_stops_with_clear_error_and_keeps_last_good_checkpoint(tmp_path):
-    from game_eye.models import build_classifier
     from gaa_mlops.training.checkpoint import load_checkpoint
     from gaa_mlops.training.fit import TrainerSettings, fit
     from gaa_mlops.training.loops import NonFiniteLossError
+    from game_eye.models import build_classifier
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     mlflow.set_experiment("gaa-nan")   # not an experiment id left active by an earlier test's store
     with mlflow.start_run(), pytest.raises(NonFiniteLossError, match="epoch 2.*last good checkpoint"):

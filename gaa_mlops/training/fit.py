@@ -193,21 +193,21 @@ def fit(task: str, model: nn.Module, train_set: Dataset, val_set: Dataset, setti
         raise NonFiniteLossError("no epoch finished; nothing to keep")
     model.load_state_dict(best["state"])
     model.eval()
-    mlflow.log_figure(plots.loss_curves(history, metric_name), "plots/loss_curves.png")
+    plots.log_figure(plots.loss_curves(history, metric_name), "plots/loss_curves.png")
     cal = settings.calibration
     if task == "detection":
         va = validate_detector(model, val_loader)
         threshold = calibrate.detector_threshold(va["predictions"], va["truths"],
                                                  target_recall=float(cal["target_recall"]))
         images = [val_set[i][0] for i in range(min(8, len(val_set)))]
-        mlflow.log_figure(plots.detection_gallery(images, va["predictions"], va["truths"], threshold),
-                          "plots/val_detections.png")
+        plots.log_figure(plots.detection_gallery(images, va["predictions"], va["truths"], threshold),
+                         "plots/val_detections.png")
         final = {"val_map50": va["map50"], "val_loss": va["loss"]}
     else:
         va = validate_classifier(model, val_loader, positive=positive)
         threshold = calibrate.verifier_threshold(va["probs"], va["labels"], positive=positive,
                                                  max_false_positive_rate=float(cal["max_false_positive_rate"]))
-        mlflow.log_figure(plots.confusion_matrix(va["probs"], va["labels"], classes), "plots/confusion_matrix.png")
+        plots.log_figure(plots.confusion_matrix(va["probs"], va["labels"], classes), "plots/confusion_matrix.png")
         neg = va["labels"] != positive
         pos_p = va["probs"][:, positive]
         final = {"val_accuracy": va["accuracy"], "val_precision": va["precision"], "val_recall": va["recall"],

@@ -5,8 +5,17 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import mlflow  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
+
+
+def log_figure(fig, artifact_file: str) -> None:
+    """Log a figure to the active run and free it (pyplot keeps every open figure alive)."""
+    try:
+        mlflow.log_figure(fig, artifact_file)
+    finally:
+        plt.close(fig)
 
 
 def loss_curves(history: list[dict], metric: str | None = None):
