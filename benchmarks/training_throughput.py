@@ -35,7 +35,8 @@ def _setup(name: str, steps: int):
     import torch
     from torch.utils.data import DataLoader, TensorDataset
 
-    from gaa_mlops.training.loops import detection_collate, train_classifier_epoch, train_detector_epoch
+    from gaa_mlops.data.loaders import collate_detection
+    from gaa_mlops.training.loops import train_classifier_epoch, train_detector_epoch
     from gaa_mlops.training.optim import build_optimizer, build_scheduler
     from game_eye.models import build_classifier, build_detector
 
@@ -51,7 +52,7 @@ def _setup(name: str, steps: int):
             side = 10 + torch.rand(1, generator=g) * 40
             target = {"boxes": torch.cat([xy, xy + side]).view(1, 4), "labels": torch.ones(1, dtype=torch.long)}
             samples.append((torch.rand(3, h, w, generator=g), target))
-        loader = DataLoader(samples, batch_size=batch, shuffle=False, collate_fn=detection_collate)
+        loader = DataLoader(samples, batch_size=batch, shuffle=False, collate_fn=collate_detection)
         sched = build_scheduler("cosine", opt, 10_000)
         return model, opt, sched, loader, batch, lambda m, o, s, ld, e: train_detector_epoch(m, o, s, ld, e)
     batch = 64

@@ -21,12 +21,12 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from gaa_mlops.data.loaders import collate_detection
 from gaa_mlops.distributed import SINGLE, DistContext, average_weighted, broadcast_object, resolve_device
 from gaa_mlops.training import calibrate, plots
 from gaa_mlops.training.checkpoint import load_checkpoint, restore_rng, rng_state, save_checkpoint
 from gaa_mlops.training.loops import (
     NonFiniteLossError,
-    detection_collate,
     train_classifier_epoch,
     train_detector_epoch,
     validate_classifier,
@@ -82,7 +82,7 @@ def _classifier_augment(x: torch.Tensor) -> torch.Tensor:
 
 def _loader(ds: Dataset, task: str, batch_size: int, shuffle: bool, seed: int, workers: int,
             dist: DistContext = SINGLE) -> DataLoader:
-    collate = detection_collate if task == "detection" else None
+    collate = collate_detection if task == "detection" else None
     if dist.enabled and shuffle:  # this rank's shard; the permutation depends on seed only, as on every rank
         sampler = DistributedSampler(ds, num_replicas=dist.world_size, rank=dist.rank, shuffle=True, seed=seed)
         return DataLoader(ds, batch_size=batch_size, sampler=sampler, num_workers=workers, collate_fn=collate)

@@ -16,11 +16,6 @@ class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite; training stops and keeps the last good checkpoint."""
 
 
-def detection_collate(batch):
-    images, targets = zip(*batch)
-    return list(images), list(targets)
-
-
 def _device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
