@@ -7,11 +7,13 @@ plain dataclasses; turning them into datasets is :mod:`gaa_mlops.data`.
 
     name: close_plain_x          # == folder name
     task: classification         # classification | background | detection
-    label: close                 # classification only: close | not_close
+    label: close                 # classification only: the class it contributes (close, watch_ad, ...)
+                                 # or a negative: other (not_close is an alias of other)
     description: ...
     sources: ["*.png"]           # globs relative to the folder, each must match something
     generator: make.py           # optional: the script that made the sources
-    annotations: boxes.json      # detection only: COCO json (images, annotations, categories)
+    annotations: boxes.json      # detection only: COCO json (images, annotations, categories);
+                                 # each box's class is its category's name (close, watch_ad, ...)
     augment: {scale: [0.8, 1.2], rotate: 10, color_jitter: 0.2, opacity: [0.7, 1.0],
               hflip: true, weight: 1.0}   # optional, these are the defaults' keys
 
@@ -20,6 +22,7 @@ Every problem raises :class:`ProjectError` naming the file and key (or project a
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -27,7 +30,10 @@ from typing import Any, Iterable, Sequence
 import yaml
 
 TASKS = ("classification", "background", "detection")
-LABELS = ("close", "not_close")
+NEGATIVE = "other"                      # the generic negative class: "none of the targets"
+NEGATIVE_LABELS = ("other", "not_close")  # not_close: the close-only verifier's name for it (an alias)
+LABEL_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+RESERVED_LABELS = ("background",)         # the detector's implicit class 0
 REQUIRED_KEYS = ("name", "task", "description", "sources")
 OPTIONAL_KEYS = ("label", "generator", "annotations", "augment")
 AUGMENT_DEFAULTS: dict[str, Any] = {
@@ -52,11 +58,26 @@ class Augment:
 
 @dataclass(frozen=True)
 class Screenshot:
-    """One image of a detection project and its close boxes ``[x1, y1, x2, y2]`` in its pixels."""
+    """One image of a detection project and its boxes ``[x1, y1, x2, y2]`` in its pixels.
+
+    ``labels[i]`` is the class of ``boxes[i]`` (its COCO category name); when ``labels`` is empty
+    every box is a ``close`` box (screenshots built before classes came from projects)."""
     path: Path
     width: int
     height: int
     boxes: tuple[tuple[float, float, float, float], ...] = ()
+    labels: tuple[str, ...] = ()
+
+    def label_of(self, i: int) -> str:
+        return self.labels[i] if self.labels else "close"
+
+    def boxes_of(self, label: str) -> tuple[tuple[float, float, float, float], ...]:
+        """The boxes of one class."""
+        return tuple(b for i, b in enumerate(self.boxes) if self.label_of(i) == label)
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return tuple(sorted({self.label_of(i) for i in range(len(self.boxes))}))
 
 
 @dataclass(frozen=True)
@@ -71,10 +92,26 @@ class Project:
     annotations: Path | None = None
     screenshots: tuple[Screenshot, ...] = ()
     augment: Augment = field(default_factory=Augment)
+    categories: tuple[str, ...] = ()      # detection: the COCO category names, in id order
 
     @property
     def yaml_path(self) -> Path:
         return self.root / "project.yaml"
+
+    @property
+    def is_negative(self) -> bool:
+        """A classification project of the negative class (``other`` / ``not_close``)."""
+        return self.task == "classification" and is_negative(self.label)
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """The target classes this project contributes: its label (a sprite project that is not a
+        negative) or its COCO category names (a detection project); none for the rest."""
+        if self.task == "classification":
+            return () if self.is_negative else (str(self.label),)
+        if self.task == "detection":
+            return tuple(sorted({c for s in self.screenshots for c in s.classes} | set(self.categories)))
+        return ()
 
     def files(self) -> list[Path]:
         """The files whose content defines this project (what the dataset digest covers)."""
@@ -82,6 +119,20 @@ class Project:
         if self.annotations is not None:
             out.add(self.annotations)
         return sorted(out)
+
+
+def is_negative(label: str | None) -> bool:
+    """``other`` and its alias ``not_close``: "none of the target classes"."""
+    return label in NEGATIVE_LABELS
+
+
+def check_label(path: Path, key: str, label: Any) -> str:
+    """A class name a project may declare: lower-case identifier, not ``background``."""
+    if not isinstance(label, str) or not LABEL_PATTERN.match(label) or label in RESERVED_LABELS:
+        raise _err(path, f"key {key!r} is {label!r}; a class name is a lower-case identifier "
+                         f"([a-z][a-z0-9_]*, e.g. close, watch_ad, or {NEGATIVE!r} for negatives), "
+                         f"not {list(RESERVED_LABELS)}")
+    return label
 
 
 def available_projects(projects_dir: str | Path) -> list[str]:
@@ -136,13 +187,29 @@ def _parse_augment(path: Path, raw: Any) -> Augment:
                    weight=_number(path, "weight", merged["weight"]))
 
 
-def _parse_coco(path: Path, ann_path: Path, root: Path, sources: Sequence[Path]) -> tuple[Screenshot, ...]:
+def _parse_categories(ann_path: Path, raw: Any) -> dict[Any, str]:
+    """COCO ``categories`` -> {id: name}; absent: the single category 1 = close (older files)."""
+    if raw is None:
+        return {1: "close"}
+    if not isinstance(raw, list):
+        raise _err(ann_path, "COCO 'categories' must be a list of {id, name}")
+    out: dict[Any, str] = {}
+    for c in raw:
+        if not isinstance(c, dict) or "id" not in c or "name" not in c:
+            raise _err(ann_path, f"category entry {c!r} lacks id/name")
+        out[c["id"]] = check_label(ann_path, f"categories[id={c['id']}].name", c["name"])
+    return out
+
+
+def _parse_coco(path: Path, ann_path: Path, root: Path,
+                sources: Sequence[Path]) -> tuple[tuple[Screenshot, ...], tuple[str, ...]]:
     try:
         doc = json.loads(ann_path.read_text())
     except (OSError, ValueError) as e:
         raise _err(ann_path, f"cannot read annotations (key 'annotations' of {path}): {e}") from e
     if not isinstance(doc, dict) or not isinstance(doc.get("images"), list):
         raise _err(ann_path, "COCO annotations need a list 'images'")
+    cats = _parse_categories(ann_path, doc.get("categories"))
     by_name = {p.name: p for p in sources}
     by_rel = {p.relative_to(root).as_posix(): p for p in sources}
     shots: dict[int, dict] = {}
@@ -154,7 +221,7 @@ def _parse_coco(path: Path, ann_path: Path, root: Path, sources: Sequence[Path])
         p = by_rel.get(fname) or by_rel.get(Path(fname).as_posix()) or by_name.get(Path(fname).name)
         if p is None:
             raise _err(ann_path, f"image file_name {fname!r} is not among the project's sources")
-        shots[iid] = {"path": p, "width": w, "height": h, "boxes": []}
+        shots[iid] = {"path": p, "width": w, "height": h, "boxes": [], "labels": []}
     for a in doc.get("annotations", []) or []:
         try:
             x, y, bw, bh = (float(v) for v in a["bbox"])
@@ -163,9 +230,15 @@ def _parse_coco(path: Path, ann_path: Path, root: Path, sources: Sequence[Path])
             raise _err(ann_path, f"bad annotation {a!r} (needs image_id of a listed image and bbox)") from e
         if bw <= 0 or bh <= 0:
             raise _err(ann_path, f"annotation {a!r} has an empty bbox")
+        cid = a.get("category_id", 1)
+        if cid not in cats:
+            raise _err(ann_path, f"annotation {a!r}: category_id {cid!r} is not among the categories "
+                                 f"{sorted(cats, key=str)}")
         target["boxes"].append((x, y, x + bw, y + bh))
-    return tuple(Screenshot(s["path"], s["width"], s["height"], tuple(s["boxes"]))
-                 for s in sorted(shots.values(), key=lambda s: str(s["path"])))
+        target["labels"].append(cats[cid])
+    out = tuple(Screenshot(s["path"], s["width"], s["height"], tuple(s["boxes"]), tuple(s["labels"]))
+                for s in sorted(shots.values(), key=lambda s: str(s["path"])))
+    return out, tuple(cats[k] for k in sorted(cats, key=str))
 
 
 def load_project(folder: str | Path) -> Project:
@@ -193,9 +266,10 @@ def load_project(folder: str | Path) -> Project:
         raise _err(path, f"key 'task' is {task!r}; valid: {list(TASKS)}")
     label = raw.get("label")
     if task == "classification":
-        if label not in LABELS:
-            raise _err(path, f"key 'label' is {label!r}; a classification project needs one of "
-                             f"{list(LABELS)}")
+        if label is None:
+            raise _err(path, f"missing key 'label' (a classification project declares its class: "
+                             f"close, watch_ad, ... or {NEGATIVE!r} for negatives)")
+        check_label(path, "label", label)
     elif label is not None:
         raise _err(path, f"key 'label' is only for classification projects (task is {task!r})")
     globs = raw["sources"]
@@ -213,7 +287,7 @@ def load_project(folder: str | Path) -> Project:
     generator = raw.get("generator")
     if generator is not None and not (root / str(generator)).is_file():
         raise _err(path, f"key 'generator': {generator!r} not found in {root}")
-    annotations, shots = None, ()
+    annotations, shots, cats = None, (), ()
     if task == "detection":
         if "annotations" not in raw or not raw["annotations"]:
             raise _err(path, "missing key 'annotations' (required for detection projects)")
@@ -221,12 +295,12 @@ def load_project(folder: str | Path) -> Project:
         if not annotations.is_file():
             raise _err(path, f"key 'annotations': {annotations} not found")
         src = tuple(p for p in src if p != annotations)
-        shots = _parse_coco(path, annotations, root, src)
+        shots, cats = _parse_coco(path, annotations, root, src)
     elif raw.get("annotations") is not None:
         raise _err(path, f"key 'annotations' is only for detection projects (task is {task!r})")
     return Project(name=raw["name"], task=task, description=str(raw["description"]), root=root,
                    sources=src, label=label, generator=generator, annotations=annotations,
-                   screenshots=shots, augment=_parse_augment(path, raw.get("augment")))
+                   screenshots=shots, augment=_parse_augment(path, raw.get("augment")), categories=cats)
 
 
 def load_projects(names: Iterable[str], projects_dir: str | Path,

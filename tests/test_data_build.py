@@ -111,5 +111,5 @@ def test_incomplete_leftover_directory_is_rebuilt(tiny_projects, tmp_path):
 
 def test_verifier_with_wrong_classes_fails(tiny_projects, tmp_path):
     pdir, names = tiny_projects
-    with pytest.raises(ValueError, match="close / not_close"):
+    with pytest.raises(ValueError, match="exactly one negative class"):
         build_dataset(names, pdir, tmp_path / "ds", **{**CLS, "classes": ["close", "maybe"]}, progress=False)

@@ -48,7 +48,9 @@ def test_wrong_task_value_lists_valid_ones(tiny_projects):
 
 
 @pytest.mark.parametrize("changes, key", [
-    ({"label": "maybe"}, "'label'"),
+    ({"label": "Close me"}, "'label'"),   # any lower-case identifier is a class now
+    ({"label": "background"}, "'label'"),
+    ({"label": None}, "'label'"),
     ({"name": "other"}, "'name'"),
     ({"sources": ["*.gif"]}, "'sources'"),
     ({"augment": {"scale": [2, 1]}}, "augment.scale"),

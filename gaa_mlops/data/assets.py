@@ -1,7 +1,9 @@
 """Source images of a project list, grouped by role, loaded lazily, and the sprite augmentation.
 
-Roles: ``close`` / ``not_close`` sprites (classification projects, RGBA), ``backgrounds``
-(background projects, RGB) and ``screenshots`` (detection projects, with close boxes). Every random
+Roles: sprites by class (classification projects, RGBA: ``close``, ``watch_ad``, ... and the
+negatives under ``other``, whether a project says ``other`` or its alias ``not_close``),
+``backgrounds`` (background projects, RGB) and ``screenshots`` (detection projects, with boxes
+labelled by class). Every random
 choice takes a ``numpy.random.Generator`` so a sample depends only on its own seed.
 """
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance
 
-from gaa_mlops.projects import Augment, Project, Screenshot, open_image
+from gaa_mlops.projects import NEGATIVE, Augment, Project, Screenshot, is_negative, open_image
 
 RESAMPLE = Image.BILINEAR   # PIL's bilinear resize is antialiased on downscale; GameEye uses it too
 
@@ -27,16 +29,21 @@ def _load(path: str, mode: str) -> Image.Image:
     return open_image(path, mode)
 
 
+def sprite_key(label: str) -> str:
+    """The role a label's sprites play: the class itself, or ``other`` for every negative alias."""
+    return NEGATIVE if is_negative(label) else label
+
+
 class Assets:
     """The project list split by role. Cheap to build; images are decoded on first use."""
 
     def __init__(self, projects: Sequence[Project]):
-        self.sprites: dict[str, list[Project]] = {"close": [], "not_close": []}
+        self.sprites: dict[str, list[Project]] = {}
         self.backgrounds: list[Project] = []
         self.screenshots: list[Screenshot] = []
         for p in sorted(projects, key=lambda p: p.name):
             if p.task == "classification":
-                self.sprites[p.label].append(p)
+                self.sprites.setdefault(sprite_key(p.label), []).append(p)
             elif p.task == "background":
                 self.backgrounds.append(p)
             elif p.task == "detection":
@@ -51,11 +58,15 @@ class Assets:
         return projects[int(rng.choice(len(projects), p=w))]
 
     def has_sprites(self, label: str) -> bool:
-        return bool(self.sprites[label])
+        return bool(self.sprites.get(sprite_key(label)))
+
+    def boxed(self, label: str) -> list[Screenshot]:
+        """Detection screenshots holding at least one box of ``label``."""
+        return [s for s in self.boxed_screenshots if s.boxes_of(label)]
 
     def sprite(self, rng: np.random.Generator, label: str) -> tuple[Image.Image, Augment]:
         """A random RGBA sprite of ``label`` (project by weight, then a source uniformly)."""
-        p = self._pick_project(rng, self.sprites[label])
+        p = self._pick_project(rng, self.sprites[sprite_key(label)])
         src = p.sources[int(rng.integers(len(p.sources)))]
         return _load(str(src), "RGBA"), p.augment
 

@@ -3,7 +3,8 @@
 ``build_dataset(...)`` takes plain values. The result lives in ``<datasets_dir>/<model>-<digest[:12]>``::
 
     classification: {train,val}/<class>/<n>.png
-    detection:      {train,val}/images/<n>.png + {train,val}/annotations.json (COCO, pixels of image_size)
+    detection:      {train,val}/images/<n>.png + {train,val}/annotations.json (COCO, pixels of image_size;
+                    category ids are the model's class indices: 1 = the first class after background)
     both:           manifest.json (written last) and data_set.tar.gz (the directory's contents)
 
 A directory holding ``manifest.json`` is complete: it is built under a hidden temporary name next
@@ -27,6 +28,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from gaa_mlops.classes import split_classes
 from gaa_mlops.data.assets import Assets, _load
 from gaa_mlops.data.compose import compose_screen, real_screen, split_screenshots
 from gaa_mlops.data.digest import BUILDER_VERSION, dataset_digest, normalize_image_size
@@ -74,8 +76,16 @@ _W: dict[str, Any] = {}
 
 def _init_worker(projects, recipe, task, image_size, classes, out_dir) -> None:
     _load.cache_clear()       # a source may have changed since an earlier build in this process
+    targets = _targets(task, classes)
     _W.update(assets=Assets(projects), recipe=recipe, task=task, image_size=tuple(image_size),
-              classes=list(classes), out=Path(out_dir))
+              classes=list(classes), targets=targets, out=Path(out_dir))
+
+
+def _targets(task: str, classes: Sequence[str]) -> list[str]:
+    """The target classes of a model's class list (a detector's may omit ``background``)."""
+    if task == "detection":
+        classes = ["background", *dataset_classes(task, classes)]
+    return split_classes(task, classes)[0]
 
 
 def _run_job(job: tuple) -> tuple:
@@ -83,15 +93,18 @@ def _run_job(job: tuple) -> tuple:
     kind, split, cls, idx, payload = job
     rng = _sample_rng(_W["recipe"].get("seed", 0), split, _W["classes"].index(cls) if cls else 0, idx)
     if kind == "crop":
-        img = make_crop(rng, _W["assets"], _W["recipe"], cls, _W["image_size"][0])
+        img = make_crop(rng, _W["assets"], _W["recipe"], cls, _W["image_size"][0], _W["targets"])
         img.save(_W["out"] / split / cls / f"{idx}.png", compress_level=1)
         return (split, cls, idx, None)
     if kind == "real":
-        img, boxes = real_screen(_W["assets"], payload, _W["image_size"])
+        img, boxes, labels = real_screen(_W["assets"], payload, _W["image_size"])
     else:
-        img, boxes = compose_screen(rng, _W["assets"], _W["recipe"], _W["image_size"])
+        img, boxes, labels = compose_screen(rng, _W["assets"], _W["recipe"], _W["image_size"], _W["targets"])
     img.save(_W["out"] / split / "images" / f"{idx}.png", compress_level=1)
-    return (split, None, idx, [list(map(float, b)) for b in boxes])
+    # boxes of a class the model does not learn (a close-only detector on screens with watch_ad
+    # buttons) are left out: to this model they are background
+    kept = [(list(map(float, b)), lab) for b, lab in zip(boxes, labels) if lab in _W["targets"]]
+    return (split, None, idx, kept)
 
 
 def _plan(assets: Assets, task: str, classes: Sequence[str], recipe: dict[str, Any]) -> list[tuple]:
@@ -113,18 +126,17 @@ def _plan(assets: Assets, task: str, classes: Sequence[str], recipe: dict[str, A
 
 
 # --- main side -------------------------------------------------------------------------------
-def _check_inputs(assets: Assets, task: str, classes: Sequence[str]) -> None:
-    if task == "classification":
-        bad = [c for c in classes if c not in ("close", "not_close")]
-        if bad:
-            raise ProjectError(f"classes {bad} cannot be built: the verifier's classes are close / not_close")
-        if not assets.has_sprites("close") and not assets.boxed_screenshots:
-            raise ProjectError("no close-button project (classification, label: close) in the project list")
-    else:
-        if dataset_classes(task, classes) != ["close"]:
-            raise ProjectError(f"detector classes must be [background, close] or [close], got {list(classes)}")
-        if not assets.has_sprites("close") and not assets.boxed_screenshots:
-            raise ProjectError("no close-button project or boxed screenshots in the project list")
+def _check_inputs(assets: Assets, task: str, classes: Sequence[str], where: str) -> None:
+    """Every target class needs a project that shows it (sprites or boxed screenshots)."""
+    try:
+        targets = _targets(task, classes)
+    except ValueError as exc:
+        raise ProjectError(f"model classes cannot be built from {where}: {exc}") from exc
+    for c in targets:
+        if not assets.has_sprites(c) and not assets.boxed(c):
+            raise ProjectError(f"class {c!r} of the model's classes {list(classes)} has no project in {where}: "
+                               f"add a sprite project with `label: {c}` or a detection project with "
+                               f"{c!r} boxes, or use `model.classes: auto`")
 
 
 def dataset_classes(task: str, classes: Sequence[str]) -> list[str]:
@@ -134,17 +146,18 @@ def dataset_classes(task: str, classes: Sequence[str]) -> list[str]:
 
 def _coco(records: list, classes: Sequence[str], image_size: tuple[int, int]) -> dict[str, Any]:
     H, W = image_size
-    close_id = dataset_classes("detection", classes).index("close") + 1     # COCO ids start at 1
+    names = dataset_classes("detection", classes)
+    ids = {c: i + 1 for i, c in enumerate(names)}      # COCO ids start at 1 = the model's label index
     images, anns = [], []
-    for idx, boxes in sorted(records, key=lambda r: r[0]):
+    for idx, objects in sorted(records, key=lambda r: r[0]):
         images.append({"id": idx, "file_name": f"images/{idx}.png", "width": W, "height": H})
-        for b in boxes:
+        for b, label in objects:
             x1, y1, x2, y2 = b
-            anns.append({"id": len(anns) + 1, "image_id": idx, "category_id": close_id,
+            anns.append({"id": len(anns) + 1, "image_id": idx, "category_id": ids[label],
                          "bbox": [round(x1, 3), round(y1, 3), round(x2 - x1, 3), round(y2 - y1, 3)],
                          "area": round((x2 - x1) * (y2 - y1), 3), "iscrowd": 0})
     return {"images": images, "annotations": anns,
-            "categories": [{"id": close_id, "name": "close"}]}
+            "categories": [{"id": ids[c], "name": c} for c in names]}
 
 
 def _progress(total: int, desc: str, enabled: bool):
@@ -178,7 +191,8 @@ def build_dataset(projects: Sequence[str], projects_dir: str | Path, datasets_di
 
     verify_images(loaded)
     assets = Assets(loaded)
-    _check_inputs(assets, task, classes)
+    _check_inputs(assets, task, classes, f"project set {set_name!r} ({[p.name for p in loaded]})"
+                  if set_name else f"the project list {[p.name for p in loaded]}")
     jobs = _plan(assets, task, classes, recipe)
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=root))
@@ -214,6 +228,10 @@ def build_dataset(projects: Sequence[str], projects_dir: str | Path, datasets_di
                 (tmp / split / "annotations.json").write_text(json.dumps(coco))
                 counts[split] = {"images": len(recs), "boxes": len(coco["annotations"]),
                                  "empty": sum(1 for _, b in recs if not b)}
+                if len(dataset_classes(task, classes)) > 1:      # the close-only manifest is unchanged
+                    counts[split]["boxes_per_class"] = {
+                        c: sum(1 for _, objs in recs for _, lab in objs if lab == c)
+                        for c in dataset_classes(task, classes)}
         manifest = {
             "name": name, "digest": digest, "model": model, "task": task, "image_size": list(size),
             "classes": dataset_classes(task, classes), "counts": counts, "projects": [p.name for p in loaded],
@@ -248,8 +266,11 @@ def _archive(directory: Path, name: str) -> None:
 
 
 def build_for_config(cfg) -> BuiltDataset:
-    """Adapter for entry points: the dataset of ``cfg.model`` from ``cfg.projects`` and ``cfg.paths``."""
+    """Adapter for entry points: the dataset of ``cfg.model`` from ``cfg.projects`` and ``cfg.paths``
+    (``model.classes: auto`` resolved from the project set)."""
     from omegaconf import OmegaConf
+
+    from gaa_mlops.classes import resolve_config_classes
 
     def plain(v):
         return OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
@@ -257,5 +278,5 @@ def build_for_config(cfg) -> BuiltDataset:
     m = cfg.model
     return build_dataset(list(plain(cfg.projects.include)), cfg.paths.projects_dir, cfg.paths.datasets_dir,
                          model=str(m.name), task=str(m.task), image_size=plain(m.image_size),
-                         classes=list(plain(m.classes)), recipe=plain(m.dataset),
+                         classes=resolve_config_classes(cfg), recipe=plain(m.dataset),
                          set_name=str(cfg.projects.get("name", "")) or None)

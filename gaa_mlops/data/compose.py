@@ -5,7 +5,13 @@ A screen is composed on a virtual phone screen (``screen_sizes``, [H, W]): a bac
 sprite (``no_close_fraction`` of screens have none) ``button_width_fraction`` of the screen wide,
 ``corner_fraction`` of them in a top corner, and ``distractors`` not_close sprites (some next to the
 close button, some of its size). It is then resized to ``image_size`` ([H, W]) with PIL's
-antialiased bilinear resize, exactly as GameEye resizes a screenshot. For speed the screen is
+antialiased bilinear resize, exactly as GameEye resizes a screenshot.
+
+Other target classes (``targets`` beyond ``close``, e.g. ``watch_ad``) are placed after the close
+button, each independently: with probability ``targets.<class>.fraction`` one sprite of that class,
+``width_fraction`` of the screen wide, anywhere on the screen (``bottom_fraction`` of them in the
+lower half, where games put their reward buttons), never overlapping another target. A close-only
+``targets`` list draws exactly the screens it drew before classes came from projects. For speed the screen is
 rendered at up to ``OVERSAMPLE`` times the output size instead of full resolution; the final
 downscale makes the two look the same. Boxes are [x1, y1, x2, y2] in pixels of ``image_size``.
 """
@@ -17,10 +23,12 @@ import numpy as np
 from PIL import Image
 
 from gaa_mlops.data.assets import RESAMPLE, Assets, alpha_box, augment_sprite, uniform
-from gaa_mlops.projects import Screenshot
+from gaa_mlops.projects import NEGATIVE, Screenshot
 
 OVERSAMPLE = 2.0
 Box = tuple[float, float, float, float]
+# Placement of a target class other than close, unless recipe.targets.<class> says otherwise.
+TARGET_DEFAULTS: dict[str, Any] = {"fraction": 0.5, "width_fraction": [0.2, 0.55], "bottom_fraction": 0.6}
 
 
 def _overlaps(a: Box, b: Box, pad: float = 0.0) -> bool:
@@ -31,9 +39,46 @@ def _visible_box(sprite: Image.Image) -> tuple[int, int, int, int]:
     return alpha_box(sprite) or sprite.getchannel("A").getbbox() or (0, 0, *sprite.size)
 
 
+def target_settings(recipe: dict[str, Any], label: str) -> dict[str, Any]:
+    """Placement settings of a non-close target class: TARGET_DEFAULTS updated by recipe.targets.<label>."""
+    return {**TARGET_DEFAULTS, **dict((recipe.get("targets") or {}).get(label) or {})}
+
+
+def _place_target(rng, assets: Assets, recipe, label: str, W: int, s: float, rw: int, rh: int,
+                  taken: list[Box]):
+    """One sprite of a non-close target class somewhere free on the screen, or None."""
+    st = target_settings(recipe, label)
+    if rng.random() >= float(st["fraction"]):
+        return None
+    sprite, aug = assets.sprite(rng, label)
+    width = min(uniform(rng, st["width_fraction"]) * W * s, 0.95 * rw)
+    d = augment_sprite(rng, sprite, aug, width)
+    vx1, vy1, vx2, vy2 = _visible_box(d)
+    dw, dh = vx2 - vx1, vy2 - vy1
+    lower = rng.random() < float(st["bottom_fraction"])
+    for _try in range(8):
+        x = rng.uniform(0, max(1.0, rw - dw))
+        y0, y1 = (rh / 2, max(rh / 2 + 1, rh - dh)) if lower else (0.0, max(1.0, rh - dh))
+        y = rng.uniform(y0, y1)
+        box = (x, y, x + dw, y + dh)
+        if not any(_overlaps(box, t, pad=4) for t in taken):
+            return d, (int(round(x)), int(round(y)), int(round(x)) + dw, int(round(y)) + dh)
+    return None
+
+
+def _paste_clipped(canvas: Image.Image, sprite: Image.Image, box: Box) -> None:
+    """Paste a sprite whose visible box goes to ``box`` (alpha_composite needs a non-negative
+    destination, so it goes through a full-size layer)."""
+    layer = Image.new("RGBA", canvas.size, (0, 0, 0, 0))
+    vb = _visible_box(sprite)
+    layer.paste(sprite, (int(box[0] - vb[0]), int(box[1] - vb[1])))
+    canvas.alpha_composite(layer)
+
+
 def compose_screen(rng: np.random.Generator, assets: Assets, recipe: dict[str, Any],
-                   image_size: tuple[int, int]) -> tuple[Image.Image, list[Box]]:
-    """One synthetic screen at ``image_size`` (H, W) and its close boxes."""
+                   image_size: tuple[int, int],
+                   targets: Sequence[str] = ("close",)) -> tuple[Image.Image, list[Box], list[str]]:
+    """One synthetic screen at ``image_size`` (H, W), its target boxes and their classes."""
     out_h, out_w = image_size
     sizes = recipe.get("screen_sizes") or [[1280, 720]]
     H, W = (int(v) for v in sizes[int(rng.integers(len(sizes)))])
@@ -44,7 +89,7 @@ def compose_screen(rng: np.random.Generator, assets: Assets, recipe: dict[str, A
     close_box: Box | None = None
     close_sprite = None
     no_close = float(recipe.get("no_close_fraction", 0.25))
-    if assets.has_sprites("close") and rng.random() >= no_close:
+    if "close" in targets and assets.has_sprites("close") and rng.random() >= no_close:
         sprite, aug = assets.sprite(rng, "close")
         width = uniform(rng, recipe.get("button_width_fraction", [0.035, 0.1])) * W * s
         close_sprite = augment_sprite(rng, sprite, aug, width)
@@ -61,11 +106,20 @@ def compose_screen(rng: np.random.Generator, assets: Assets, recipe: dict[str, A
         x, y = int(round(x)), int(round(y))
         close_box = (x + vx1, y + vy1, x + vx2, y + vy2)
 
-    if assets.has_sprites("not_close"):
+    others: list[tuple[str, Image.Image, Box]] = []       # other target classes, e.g. watch_ad
+    taken: list[Box] = [close_box] if close_box is not None else []
+    for label in targets:
+        if label != "close" and assets.has_sprites(label):
+            placed_target = _place_target(rng, assets, recipe, label, W, s, rw, rh, taken)
+            if placed_target is not None:
+                others.append((label, *placed_target))
+                taken.append(placed_target[1])
+
+    if assets.has_sprites(NEGATIVE):
         lo, hi = (int(v) for v in recipe.get("distractors", [2, 8]))
         placed: list[Box] = []
         for _ in range(int(rng.integers(lo, hi + 1))):
-            sprite, aug = assets.sprite(rng, "not_close")
+            sprite, aug = assets.sprite(rng, NEGATIVE)
             near = close_box is not None and rng.random() < 0.3
             if close_box is not None and (near or rng.random() < 0.4):       # look-alike size
                 width = (close_box[2] - close_box[0]) * uniform(rng, (0.6, 1.6))
@@ -89,7 +143,7 @@ def compose_screen(rng: np.random.Generator, assets: Assets, recipe: dict[str, A
                 else:
                     x, y = rng.uniform(0, max(1.0, rw - dw)), rng.uniform(0, max(1.0, rh - dh))
                 box = (x, y, x + dw, y + dh)
-                if close_box is None or not _overlaps(box, close_box, pad=2):
+                if not any(_overlaps(box, t, pad=2) for t in taken):
                     break
             else:
                 continue
@@ -97,26 +151,27 @@ def compose_screen(rng: np.random.Generator, assets: Assets, recipe: dict[str, A
             placed.append(box)
 
     if close_sprite is not None:
-        # paste with clipping: alpha_composite needs a non-negative destination
-        layer = Image.new("RGBA", canvas.size, (0, 0, 0, 0))
-        layer.paste(close_sprite, (int(close_box[0] - _visible_box(close_sprite)[0]),
-                                   int(close_box[1] - _visible_box(close_sprite)[1])))
-        canvas.alpha_composite(layer)
+        _paste_clipped(canvas, close_sprite, close_box)
+    for _label, sprite, box in others:
+        _paste_clipped(canvas, sprite, box)
 
     img = canvas.convert("RGB").resize((out_w, out_h), RESAMPLE)
     boxes: list[Box] = []
-    if close_box is not None:
-        fx, fy = out_w / rw, out_h / rh
-        b = (max(0.0, close_box[0] * fx), max(0.0, close_box[1] * fy),
-             min(float(out_w), close_box[2] * fx), min(float(out_h), close_box[3] * fy))
+    labels: list[str] = []
+    fx, fy = out_w / rw, out_h / rh
+    objects = ([("close", close_box)] if close_box is not None else []) + [(lab, b) for lab, _, b in others]
+    for label, ob in objects:
+        b = (max(0.0, ob[0] * fx), max(0.0, ob[1] * fy), min(float(out_w), ob[2] * fx), min(float(out_h), ob[3] * fy))
         if b[2] - b[0] >= 1 and b[3] - b[1] >= 1:
             boxes.append(b)
-    return img, boxes
+            labels.append(label)
+    return img, boxes, labels
 
 
 def real_screen(assets: Assets, shot: Screenshot, image_size: tuple[int, int],
-                hflip: bool = False) -> tuple[Image.Image, list[Box]]:
-    """A detection-project screenshot resized to ``image_size`` (H, W), boxes scaled along."""
+                hflip: bool = False) -> tuple[Image.Image, list[Box], list[str]]:
+    """A detection-project screenshot resized to ``image_size`` (H, W), boxes scaled along, and
+    the boxes' classes."""
     out_h, out_w = image_size
     img = assets.screenshot_image(shot)
     iw, ih = img.size
@@ -126,7 +181,7 @@ def real_screen(assets: Assets, shot: Screenshot, image_size: tuple[int, int],
     if hflip:
         out = out.transpose(Image.FLIP_LEFT_RIGHT)
         boxes = [(out_w - b[2], b[1], out_w - b[0], b[3]) for b in boxes]
-    return out, boxes
+    return out, boxes, [shot.label_of(i) for i in range(len(shot.boxes))]
 
 
 def split_screenshots(rng: np.random.Generator, shots: Sequence[Screenshot],

@@ -5,24 +5,27 @@ drawn from ``crop_margin``, centre shift from ``crop_jitter``), cut from a full-
 (black past its edges, like ``Image.crop`` at runtime) and resized to ``size`` x ``size`` bilinear,
 which is what ``game_eye.crops.verifier_crop`` does.
 
-* ``close``: a close sprite on a random background patch; crops around boxes of detection screenshots.
-* ``not_close``: text / icon sprites on backgrounds (also single characters of a text line);
-  plain background windows; screenshot windows
-  away from close boxes; crops with only PART of a close button (half out of the crop) or a close
-  button in a far too wide context.
+* a target class (``close``, ``watch_ad``, ...): a sprite of that class on a random background
+  patch; crops around that class's boxes of detection screenshots.
+* the negative class (``other``, or ``not_close`` in the close-only verifier): text / icon / other
+  button sprites on backgrounds (also single characters of a text line); plain background windows;
+  screenshot windows away from every box; crops with only PART of a target (half out of the crop)
+  or a target in a far too wide context.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 from PIL import Image
 
 from gaa_mlops.data.assets import RESAMPLE, Assets, augment_sprite, uniform
 from gaa_mlops.data.compose import _visible_box
+from gaa_mlops.projects import NEGATIVE, is_negative
 from game_eye.crops import square_crop_box
 
-SPRITE_PX = {"close": (20.0, 140.0), "not_close": (20.0, 220.0)}   # object widths on a phone screen
+SPRITE_PX = {"close": (20.0, 140.0), NEGATIVE: (20.0, 220.0)}   # object widths on a phone screen
+TARGET_PX = (100.0, 560.0)       # any other target class (watch_ad buttons are wide)
 SCREEN_WIDTH_PX = (720.0, 1080.0)
 HALF_OUT = (0.35, 0.8)           # share of the button's side pushed out past the crop edge
 WIDE_MARGIN = (1.5, 3.0)
@@ -35,10 +38,10 @@ def _cut(canvas_fn, box, margin: float, shift: tuple[float, float], size: int) -
 
 def _sprite_crop(rng, assets: Assets, label: str, margin: float, shift, size: int) -> Image.Image:
     sprite, aug = assets.sprite(rng, label)
-    sprite = augment_sprite(rng, sprite, aug, uniform(rng, SPRITE_PX[label]), use_scale=True)
+    sprite = augment_sprite(rng, sprite, aug, uniform(rng, SPRITE_PX.get(label, TARGET_PX)), use_scale=True)
     box = _visible_box(sprite)                       # sprite sits at (0, 0) of a virtual screen
     bw, bh = box[2] - box[0], box[3] - box[1]
-    if label == "not_close" and bw > 1.3 * bh and rng.random() < 0.6:
+    if label == NEGATIVE and bw > 1.3 * bh and rng.random() < 0.6:
         # One character of a text line, as the detector proposes it: the "×" of "報酬×2" centred in
         # the crop with its neighbours around it must be rejected, not just the whole string.
         x0 = box[0] + rng.uniform(0, bw - bh)
@@ -69,14 +72,15 @@ def _sprite_crop(rng, assets: Assets, label: str, margin: float, shift, size: in
     return _cut(canvas, box, margin, shift, size)
 
 
-def _shot_crop(rng, assets: Assets, box_fn, margin, shift, size) -> Image.Image | None:
-    shots = assets.boxed_screenshots if box_fn is None else assets.screenshots
+def _shot_crop(rng, assets: Assets, box_fn, margin, shift, size, label: str = "close") -> Image.Image | None:
+    shots = assets.boxed(label) if box_fn is None else assets.screenshots
     if not shots:
         return None
     shot = shots[int(rng.integers(len(shots)))]
     img = assets.screenshot_image(shot)
     if box_fn is None:
-        box = shot.boxes[int(rng.integers(len(shot.boxes)))]
+        own = shot.boxes_of(label)
+        box = own[int(rng.integers(len(own)))]
     else:
         box = box_fn(shot, img)
         if box is None:
@@ -85,10 +89,10 @@ def _shot_crop(rng, assets: Assets, box_fn, margin, shift, size) -> Image.Image 
 
 
 def _away_box(rng, shot, img, tries: int = 10):
-    """A random object-sized box whose crop holds at most a quarter of any close box."""
+    """A random object-sized box whose crop holds at most a quarter of any target box."""
     W, H = img.size
     for _ in range(tries):
-        w = uniform(rng, SPRITE_PX["not_close"]) * W / 1080.0
+        w = uniform(rng, SPRITE_PX[NEGATIVE]) * W / 1080.0
         h = w * uniform(rng, (0.5, 2.0))
         x, y = rng.uniform(0, max(1.0, W - w)), rng.uniform(0, max(1.0, H - h))
         cx1, cy1, cx2, cy2 = square_crop_box((x, y, x + w, y + h), 0.6, (0.0, 0.0))
@@ -104,36 +108,43 @@ def _away_box(rng, shot, img, tries: int = 10):
     return None
 
 
+def _pick(rng, labels: list[str]) -> str:
+    """One of ``labels``; a single one is taken without a draw (the close-only stream is unchanged)."""
+    return labels[0] if len(labels) == 1 else labels[int(rng.integers(len(labels)))]
+
+
 def make_crop(rng: np.random.Generator, assets: Assets, recipe: dict[str, Any], label: str,
-              size: int) -> Image.Image:
-    """One verifier training crop of class ``label`` (``close`` or ``not_close``)."""
+              size: int, targets: Sequence[str] = ("close",)) -> Image.Image:
+    """One verifier training crop of class ``label``: one of ``targets`` (``close``, ``watch_ad``,
+    ...) or the negative class (``other`` / ``not_close``), whose partial-target crops are cut from
+    sprites of ``targets``."""
     margin = uniform(rng, recipe.get("crop_margin", [0.3, 0.3]))
     j = float(recipe.get("crop_jitter", 0.0))
     shift = (float(rng.uniform(-j, j)), float(rng.uniform(-j, j))) if j > 0 else (0.0, 0.0)
     r = rng.random()
-    if label == "close":
+    if not is_negative(label):
         if r < 0.2:
-            out = _shot_crop(rng, assets, None, margin, shift, size)
+            out = _shot_crop(rng, assets, None, margin, shift, size, label)
             if out is not None:
                 return out
-        return _sprite_crop(rng, assets, "close", margin, shift, size)
-    # not_close
-    has_close = assets.has_sprites("close")
-    if r < 0.1 and has_close:            # half-out: the crop edge cuts through the button
+        return _sprite_crop(rng, assets, label, margin, shift, size)
+    # the negative class
+    partial = [t for t in targets if assets.has_sprites(t)]
+    if r < 0.1 and partial:              # half-out: the crop edge cuts through the button
         mag = margin + uniform(rng, HALF_OUT)      # the crop edge is `margin` away from the button
         ang = rng.choice([0, 90, 180, 270]) + rng.uniform(-30, 30)
         half = (mag * float(np.cos(np.radians(ang))), mag * float(np.sin(np.radians(ang))))
-        return _sprite_crop(rng, assets, "close", margin, half, size)
-    if r < 0.15 and has_close:           # far too wide a context around a small button
-        return _sprite_crop(rng, assets, "close", uniform(rng, WIDE_MARGIN), shift, size)
+        return _sprite_crop(rng, assets, _pick(rng, partial), margin, half, size)
+    if r < 0.15 and partial:             # far too wide a context around a small button
+        return _sprite_crop(rng, assets, _pick(rng, partial), uniform(rng, WIDE_MARGIN), shift, size)
     if r < 0.45:                         # a screenshot window away from its close boxes
         out = _shot_crop(rng, assets, lambda shot, img: _away_box(rng, shot, img), margin, shift, size)
         if out is not None:
             return out
-    if r < 0.6 or not assets.has_sprites("not_close"):   # a plain background window
-        w = uniform(rng, SPRITE_PX["not_close"])
+    if r < 0.6 or not assets.has_sprites(NEGATIVE):   # a plain background window
+        w = uniform(rng, SPRITE_PX[NEGATIVE])
         h = w * uniform(rng, (0.5, 2.0))
         vw = uniform(rng, SCREEN_WIDTH_PX)
         return _cut(lambda x1, y1, x2, y2: assets.background(rng, (x2 - x1, y2 - y1), virtual_width=vw),
                     (0, 0, w, h), margin, shift, size)
-    return _sprite_crop(rng, assets, "not_close", margin, shift, size)
+    return _sprite_crop(rng, assets, NEGATIVE, margin, shift, size)
