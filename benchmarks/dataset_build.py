@@ -63,6 +63,7 @@ def _build(cfg, workers: int):
     """What ``gaa_mlops.data.build.build_for_config`` does, with the pool size given explicitly."""
     from omegaconf import OmegaConf
 
+    from gaa_mlops.classes import resolve_config_classes
     from gaa_mlops.data.build import build_dataset
 
     def plain(v):
@@ -71,7 +72,7 @@ def _build(cfg, workers: int):
     m = cfg.model
     return build_dataset(list(plain(cfg.projects.include)), cfg.paths.projects_dir, cfg.paths.datasets_dir,
                          model=str(m.name), task=str(m.task), image_size=plain(m.image_size),
-                         classes=list(plain(m.classes)), recipe=plain(m.dataset), workers=workers,
+                         classes=resolve_config_classes(cfg), recipe=plain(m.dataset), workers=workers,
                          set_name=str(cfg.projects.get("name", "")) or None, progress=False)
 
 

@@ -32,6 +32,7 @@ from mlflow import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
 from gaa_mlops import distributed, registry
+from gaa_mlops.classes import resolve_in_place
 from gaa_mlops.cli import CONF_DIR, prepare_argv
 from gaa_mlops.data.build import build_for_config
 from gaa_mlops.data.loaders import ClassificationDataset, DetectionDataset
@@ -88,6 +89,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     Under torchrun every rank calls this; ranks other than 0 train their shard and return
     ``{"rank": r, "world_size": n}`` without touching MLflow."""
     check_config(cfg)
+    resolve_in_place(cfg)  # model.classes: auto -> the project set's classes, logged as such
     settings = TrainerSettings(**OmegaConf.to_container(cfg.trainer, resolve=True))
     ctx = distributed.context_from_env()
     device = distributed.resolve_device(settings.device, ctx)  # before any work: a missing GPU fails here

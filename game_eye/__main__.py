@@ -4,12 +4,14 @@ One shot (a process per batch of screenshots)::
 
     python -m game_eye --ssd-weights ssd.pth --resnet-weights resnet.pth \\
         [--json OUT.json] [--pickle-dir DIR] [--regions full|top_corners] \\
-        [--backend auto|onnx|eager] [--top-k K] shot1.png shot2.jpg ...
+        [--backend auto|onnx|eager] [--top-k K] [--labels close,watch_ad] shot1.png shot2.jpg ...
 
 writes ``{"images": [{"image", "width", "height", "elapsed_ms",
 "detections": [{"label", "score", "box": [x1, y1, x2, y2]}]}]}`` to OUT (atomically) or to stdout
 when OUT is ``-`` or absent. Detections are sorted by score, highest first; boxes are in pixels of
-the original screenshot; the bot taps the first ``close``. An image that cannot be read gets
+the original screenshot; each detection's ``label`` is its class from the weight files (``close``,
+and e.g. ``watch_ad`` with a three-class pair): the bot taps the first ``close`` on an ad and the
+first ``watch_ad`` on a game screen (``--labels close`` reports close alone). An image that cannot be read gets
 ``{"image", "error"}`` and the exit code is 1; a bad weight file exits 2 with one line naming it.
 ``--pickle-dir`` also writes ``<image stem>.pickle`` (a ``DetectionResultContainer``) per image.
 ``--backend`` (default ``auto``: ONNX Runtime when installed, else eager PyTorch): the first run
@@ -67,7 +69,10 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
                    help="onnx: ONNX Runtime + numpy (fast; exports once per weight file, cached next to it); "
                         "eager: plain PyTorch; auto (default): onnx when onnxruntime is installed")
     p.add_argument("--top-k", type=int, default=None,
-                   help="most proposals verified per screenshot (default: GameEye's)")
+                   help="most proposals verified per screenshot and class (default: GameEye's)")
+    p.add_argument("--labels", default=None, metavar="A,B",
+                   help="report only these classes, e.g. close (default: every class of the detector; "
+                        "the JSON labels each detection, so old clients keep reading the first close)")
 
 
 def _load(args):
@@ -75,6 +80,8 @@ def _load(args):
     from .weights import WeightFileError
 
     extra = {} if args.top_k is None else {"top_k": args.top_k}
+    if args.labels:
+        extra["labels"] = [c.strip() for c in args.labels.split(",") if c.strip()]
     try:
         return GameEye(args.ssd_weights, args.resnet_weights, regions=args.regions, num_threads=args.threads,
                        backend=args.backend, **extra)

@@ -6,19 +6,23 @@
     dets = eye.detect(PIL.Image.open("shot.png"))   # [{"label", "score", "box"}], best first
     boxes, scores = eye.propose(img)       # detector stage alone (original pixels), for evaluation
     probs = eye.verify(img, boxes)         # verifier stage alone: p(close) per box
+    GameEye(ssd, resnet, labels=["close"])  # report only close (default: every detector class)
 
-Pipeline per screenshot:
+Pipeline per screenshot, for each class the detector knows (``close``, ``watch_ad``, ...):
   1. RGB; resize to the detector's ``image_size`` [H, W] (bilinear); one SSD forward.
-  2. Proposals: detector score >= the detector file's ``score_threshold``, label ``close``,
-     NMS (torchvision.ops); boxes scaled back to original pixels and clipped.
+  2. Proposals of the class: detector score >= its threshold (the detector file's
+     ``class_thresholds``, else ``score_threshold``), NMS (numpy, same as torchvision.ops.nms);
+     boxes scaled back to original pixels and clipped.
   3. Region filter (box centre inside a region): ``full`` (default), ``top_corners`` (the old
      system's top-left and top-right 400x400 areas) or an explicit list of [x1, y1, x2, y2];
-     then the top-K (default 5: the verifier is most of the time per screenshot) proposals by
-     detector score.
+     then the top-K per class (default 5: the verifier is most of the time per screenshot)
+     proposals by detector score.
   4. Verification: ``verifier_crop`` of every proposal from the ORIGINAL image, one batched
-     classifier forward, softmax; p = probability of the proposal's label.
-  5. Final score sqrt(detector_score * p); keep p >= the classifier file's ``score_threshold``;
-     sorted by final score, highest first; boxes clipped, in original pixels, 1 decimal.
+     classifier forward, softmax; p = the verifier's probability of the proposal's class.
+  5. Final score sqrt(detector_score * p); keep p >= the classifier file's threshold for that
+     class; every class together, sorted by final score, highest first; each detection labelled
+     with its class; boxes clipped, in original pixels, 1 decimal. A close-only pair of weight
+     files gives exactly the old close-only output.
 
 Backends (``backend=``, CLI ``--backend``): ``onnx`` runs both networks in ONNX Runtime and the
 rest in numpy (see ``game_eye.fast``: same detections as eager within float noise, no torch import
@@ -88,14 +92,22 @@ def _centre_in(box: Sequence[float], regions: Sequence[Sequence[float]]) -> bool
 class GameEye:
     """Both models loaded once; ``detect``/``detect_file``/``detect_bytes`` per screenshot.
 
+    Classes: every detection carries its detector class (``close``, ``watch_ad``, ...), verified
+    with the verifier's probability of that same class. ``labels`` restricts the classes reported
+    (default: all of the detector's; ``label="close"`` alone means ``labels=["close"]``, the old
+    close-only output). ``label`` is also the primary class of the stage APIs ``propose``/``verify``
+    (default ``close`` when the detector has it). Thresholds per class come from the weight files'
+    ``class_thresholds``, else their ``score_threshold``.
+
     Raises ``WeightFileError`` (its message names the file) when a weight file is missing,
     truncated, not gaa-weights/1, of the wrong family (a classifier given as the detector or the
-    reverse) or lacks the ``label`` class.
+    reverse), lacks a requested class, or the verifier cannot verify a detector class.
     """
 
     def __init__(self, ssd_weights: Union[str, os.PathLike], resnet_weights: Union[str, os.PathLike],
                  regions: RegionSpec = "full", top_k: int = 5, nms_iou: float = 0.45,
-                 label: str = "close", num_threads: Optional[int] = None, backend: str = "auto"):
+                 label: Optional[str] = None, num_threads: Optional[int] = None, backend: str = "auto",
+                 labels: Union[str, Sequence[str], None] = None):
         t0 = time.perf_counter()
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; valid: {list(BACKENDS)}")
@@ -131,16 +143,7 @@ class GameEye:
             torch.set_num_threads(self.num_threads)
             self.det_doc, self._detector = _load_model(ssd_weights, DETECTOR_ARCHS, "--ssd-weights")
             self.cls_doc, self._classifier = _load_model(resnet_weights, CLASSIFIER_ARCHS, "--resnet-weights")
-        self.label = label
-        det_classes, cls_classes = list(self.det_doc["classes"]), list(self.cls_doc["classes"])
-        if label not in det_classes:
-            raise WeightFileError(f"weight file {ssd_weights} has no class {label!r} (classes {det_classes})")
-        if label not in cls_classes:
-            raise WeightFileError(f"weight file {resnet_weights} has no class {label!r} (classes {cls_classes})")
-        self.det_label_index = det_classes.index(label)
-        self.cls_label_index = cls_classes.index(label)
-        self.det_threshold = float(self.det_doc["score_threshold"])
-        self.cls_threshold = float(self.cls_doc["score_threshold"])
+        self._setup_classes(label, labels)
         h, w = self.det_doc["image_size"]
         self.det_size = (int(h), int(w))
         cs = self.cls_doc["image_size"]
@@ -154,6 +157,38 @@ class GameEye:
         if self._detector is not None:
             self._detector.score_thresh = self._det_score_thresh
         self.load_ms = (time.perf_counter() - t0) * 1000
+
+    def _setup_classes(self, label: Optional[str], labels: Union[str, Sequence[str], None]) -> None:
+        det_classes, cls_classes = list(self.det_doc["classes"]), list(self.cls_doc["classes"])
+        det_targets = [c for c in det_classes if c != "background"]
+        if labels is None:
+            wanted = [label] if label is not None else det_targets
+        else:
+            wanted = [labels] if isinstance(labels, str) else list(labels)
+        for c in wanted:
+            if c not in det_classes:
+                raise WeightFileError(f"weight file {self.ssd_path} has no class {c!r} (classes {det_classes})")
+            if c not in cls_classes:
+                raise WeightFileError(f"weight file {self.resnet_path} has no class {c!r} (classes {cls_classes}) "
+                                      f"to verify the detector's {c!r} proposals ({self.ssd_path})")
+        if not wanted:
+            raise WeightFileError(f"weight file {self.ssd_path} has no target class (classes {det_classes})")
+        self.labels = wanted
+        self.label = label if label is not None else ("close" if "close" in wanted else wanted[0])
+        if self.label not in wanted:
+            raise ValueError(f"label {self.label!r} is not among the reported labels {wanted}")
+        self.det_label_index = det_classes.index(self.label)
+        self.cls_label_index = cls_classes.index(self.label)
+        self.det_index = {c: det_classes.index(c) for c in wanted}
+        self.cls_index = {c: cls_classes.index(c) for c in wanted}
+
+        def thresholds(doc: dict) -> dict[str, float]:
+            per = dict(doc.get("class_thresholds") or {})
+            return {c: float(per.get(c, doc["score_threshold"])) for c in wanted}
+
+        self.det_thresholds, self.cls_thresholds = thresholds(self.det_doc), thresholds(self.cls_doc)
+        self.det_threshold = min(self.det_thresholds.values())   # the SSD's own pre-filter
+        self.cls_threshold = self.cls_thresholds[self.label]
 
     # ------------------------------------------------------------------ eager models (lazy on onnx)
     @property
@@ -180,7 +215,8 @@ class GameEye:
                     "run_id": doc.get("run_id"), "sha256": file_sha256(path)}
         return {"ssd": one(self.ssd_path, self.det_doc), "resnet": one(self.resnet_path, self.cls_doc),
                 "regions": self.regions if isinstance(self.regions, (str, type(None))) else list(self.regions),
-                "top_k": self.top_k, "backend": self.backend, "load_ms": round(self.load_ms, 1)}
+                "labels": list(self.labels), "top_k": self.top_k, "backend": self.backend,
+                "load_ms": round(self.load_ms, 1)}
 
     # ------------------------------------------------------------------ stages
     def _detector_forward(self, small: Image.Image):
@@ -206,108 +242,101 @@ class GameEye:
             det = m.postprocess_detections(head, anchors, size)[0]
         return det["boxes"], det["scores"], det["labels"]
 
-    def _verify(self, image: Image.Image, boxes: list[list[float]]) -> list[float]:
+    def _probs(self, image: Image.Image, boxes: list[list[float]]) -> np.ndarray:
+        """Verifier softmax [N, classes] for crops around ``boxes``, one batched forward."""
         crops = [verifier_crop(image, b, self.cls_size, RUNTIME_MARGIN) for b in boxes]
         if self.backend == "onnx":
             arr = np.stack([np.asarray(c.convert("RGB"), dtype=np.uint8) for c in crops])
-            return self._onnx_cls.probabilities(arr)[:, self.cls_label_index].tolist()
+            return np.asarray(self._onnx_cls.probabilities(arr))
         import torch
 
         from .models import classifier_input
 
         with torch.inference_mode():
             logits = self.classifier(classifier_input(crops))
-            return torch.softmax(logits.float(), dim=1)[:, self.cls_label_index].tolist()
+            return torch.softmax(logits.float(), dim=1).numpy()
 
-    def _propose_onnx(self, img: Image.Image, regions: RegionSpec, top_k: Optional[int]):
-        """The ONNX/numpy twin of ``_propose_eager``: float32 numpy boxes [N, 4] and scores [N]."""
+    def _verify(self, image: Image.Image, boxes: list[list[float]], label: Optional[str] = None) -> list[float]:
+        return self._probs(image, boxes)[:, self.cls_index[label or self.label]].tolist()
+
+    def _raw_detections(self, img: Image.Image) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Detector forward on the resized screenshot: boxes (detector frame), scores, label indices."""
+        h, w = self.det_size
+        small = img.resize((w, h), Image.BILINEAR)
+        if self.backend == "onnx":
+            return self._onnx_det.detect(np.asarray(small, dtype=np.uint8), self._det_score_thresh)
+        boxes, scores, labels = self._detector_forward(small)
+        return boxes.numpy(), scores.numpy(), labels.numpy()
+
+    def _proposals(self, img: Image.Image, regions: RegionSpec, top_k: Optional[int],
+                   labels: Sequence[str]) -> list[tuple[np.ndarray, np.ndarray, str]]:
+        """Per class in ``labels``: (boxes float32 [N, 4] original pixels, scores [N], label) with
+        score >= that class's threshold, after NMS, the region filter and top-K, best first."""
+        from .fast import nms as np_nms
+
         W, H = img.size
         h, w = self.det_size
-        small = np.asarray(img.resize((w, h), Image.BILINEAR), dtype=np.uint8)
-        boxes, scores, labels = self._onnx_det.detect(small, self._det_score_thresh)
-        keep = (labels == self.det_label_index) & (scores >= np.float32(self.det_threshold))
-        boxes, scores = boxes[keep], scores[keep]
-        if len(boxes):
-            from .fast import nms as np_nms
-
-            keep = np_nms(boxes, scores, self.nms_iou)
-            boxes, scores = boxes[keep], scores[keep]
-            boxes = boxes * np.array([W / w, H / h, W / w, H / h], dtype=np.float32)
-            boxes[:, 0::2] = boxes[:, 0::2].clip(0, W)
-            boxes[:, 1::2] = boxes[:, 1::2].clip(0, H)
+        raw_boxes, raw_scores, raw_labels = self._raw_detections(img)
         regs = resolve_regions(self.regions if regions is None else regions, W, H)
-        if regs is not None and len(boxes):
-            inside = np.array([_centre_in(b, regs) for b in boxes.tolist()], dtype=bool)
-            boxes, scores = boxes[inside], scores[inside]
         k = self.top_k if top_k is None else int(top_k)
-        if k > 0:
-            boxes, scores = boxes[:k], scores[:k]
-        return boxes.reshape(-1, 4), scores.reshape(-1)
+        out = []
+        for c in labels:
+            keep = (raw_labels == self.det_index[c]) & (raw_scores >= np.float32(self.det_thresholds[c]))
+            boxes, scores = raw_boxes[keep], raw_scores[keep]
+            if len(boxes):
+                keep = np_nms(boxes, scores, self.nms_iou)  # indices by decreasing score
+                boxes, scores = boxes[keep], scores[keep]
+                boxes = boxes * np.array([W / w, H / h, W / w, H / h], dtype=np.float32)
+                boxes[:, 0::2] = boxes[:, 0::2].clip(0, W)
+                boxes[:, 1::2] = boxes[:, 1::2].clip(0, H)
+            if regs is not None and len(boxes):  # before top-K: proposals elsewhere must not crowd them out
+                inside = np.array([_centre_in(b, regs) for b in boxes.tolist()], dtype=bool)
+                boxes, scores = boxes[inside], scores[inside]
+            if k > 0:  # per class: one class's proposals never crowd out another's
+                boxes, scores = boxes[:k], scores[:k]
+            out.append((boxes.reshape(-1, 4), scores.reshape(-1), c))
+        return out
 
     # ------------------------------------------------------------------ public
-    def propose(self, image: Image.Image, regions: RegionSpec = None, top_k: Optional[int] = None):
-        """Detector stage alone: ``label`` proposals with score >= the detector threshold, after NMS,
-        region filter and top-K (``top_k`` overrides the instance's; 0 or negative: all).
-        Returns (boxes float[N, 4] in original pixels, clipped; scores float[N]) as torch tensors,
-        best first."""
-        img = image if image.mode == "RGB" else image.convert("RGB")
-        if self.backend == "onnx":
-            import torch
-
-            boxes, scores = self._propose_onnx(img, regions, top_k)
-            return torch.from_numpy(boxes.copy()), torch.from_numpy(scores.copy())
-        return self._propose_eager(img, regions, top_k)
-
-    def _propose_eager(self, img: Image.Image, regions: RegionSpec, top_k: Optional[int]):
+    def propose(self, image: Image.Image, regions: RegionSpec = None, top_k: Optional[int] = None,
+                label: Optional[str] = None):
+        """Detector stage alone: proposals of ``label`` (default: the primary label) with score >= its
+        detector threshold, after NMS, region filter and top-K (``top_k`` overrides the instance's;
+        0 or negative: all). Returns (boxes float[N, 4] in original pixels, clipped; scores float[N])
+        as torch tensors, best first."""
         import torch
-        from torchvision.ops import nms
 
-        W, H = img.size
-        h, w = self.det_size
-        boxes, scores, labels = self._detector_forward(img.resize((w, h), Image.BILINEAR))
-        keep = (labels == self.det_label_index) & (scores >= self.det_threshold)
-        boxes, scores = boxes[keep], scores[keep]
-        if boxes.numel():
-            keep = nms(boxes, scores, self.nms_iou)  # indices by decreasing score
-            boxes, scores = boxes[keep], scores[keep]
-            boxes = boxes * torch.tensor([W / w, H / h, W / w, H / h])
-            boxes[:, 0::2] = boxes[:, 0::2].clamp(0, W)
-            boxes[:, 1::2] = boxes[:, 1::2].clamp(0, H)
-        regs = resolve_regions(self.regions if regions is None else regions, W, H)
-        if regs is not None and boxes.numel():  # before top-K: proposals elsewhere must not crowd them out
-            inside = torch.tensor([_centre_in(b, regs) for b in boxes.tolist()], dtype=torch.bool)
-            boxes, scores = boxes[inside], scores[inside]
-        k = self.top_k if top_k is None else int(top_k)
-        if k > 0:
-            boxes, scores = boxes[:k], scores[:k]
-        return boxes.reshape(-1, 4), scores.reshape(-1)
+        img = image if image.mode == "RGB" else image.convert("RGB")
+        ((boxes, scores, _),) = self._proposals(img, regions, top_k, [label or self.label])
+        return torch.from_numpy(boxes.copy()), torch.from_numpy(scores.copy())
 
-    def verify(self, image: Image.Image, boxes: Sequence[Sequence[float]]) -> list[float]:
-        """Verifier stage alone: p(``label``) for each box (original pixels), one batched forward."""
+    def verify(self, image: Image.Image, boxes: Sequence[Sequence[float]], label: Optional[str] = None) -> list[float]:
+        """Verifier stage alone: p(``label``) (default: the primary label) for each box (original
+        pixels), one batched forward."""
         if len(boxes) == 0:
             return []
         img = image if image.mode == "RGB" else image.convert("RGB")
-        return self._verify(img, [list(map(float, b)) for b in boxes])
+        return self._verify(img, [list(map(float, b)) for b in boxes], label)
 
     def detect(self, image: Image.Image, regions: RegionSpec = None) -> list[dict[str, Any]]:
-        """Detections for one PIL image: [{"label", "score", "box": [x1, y1, x2, y2]}], best first.
+        """Detections for one PIL image: [{"label", "score", "box": [x1, y1, x2, y2]}], best first,
+        every class in ``labels`` (the bot taps the first ``close`` on an ad, the first
+        ``watch_ad`` on a game screen).
 
         ``regions`` overrides the instance's region setting for this call."""
         img = image if image.mode == "RGB" else image.convert("RGB")
-        if self.backend == "onnx":
-            boxes, scores = self._propose_onnx(img, regions, None)
-        else:
-            boxes, scores = self._propose_eager(img, regions, None)
-        if len(boxes) == 0:
+        props = [(b, s, c) for boxes, scores, c in self._proposals(img, regions, None, self.labels)
+                 for b, s in zip(boxes.tolist(), scores.tolist())]
+        if not props:
             return []
-        box_list, score_list = boxes.tolist(), scores.tolist()
-        probs = self._verify(img, box_list)
+        probs = self._probs(img, [p[0] for p in props])
         out = []
-        for box, s, p in zip(box_list, score_list, probs):
-            if p < self.cls_threshold:
+        for (box, s, c), row in zip(props, probs):
+            p = float(row[self.cls_index[c]])
+            if p < self.cls_thresholds[c]:
                 continue
             score = math.sqrt(max(s, 0.0) * max(p, 0.0))
-            out.append({"label": self.label, "score": min(max(round(score, 6), 0.0), 1.0),
+            out.append({"label": c, "score": min(max(round(score, 6), 0.0), 1.0),
                         "box": [round(v, 1) for v in box]})
         out.sort(key=lambda d: d["score"], reverse=True)
         return out

@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from gaa_mlops.data.loaders import collate_detection
 from gaa_mlops.distributed import SINGLE, DistContext, average_weighted, broadcast_object, resolve_device
+from gaa_mlops.projects import NEGATIVE_LABELS
 from gaa_mlops.training import calibrate, plots
 from gaa_mlops.training.checkpoint import load_checkpoint, restore_rng, rng_state, save_checkpoint
 from gaa_mlops.training.loops import (
@@ -67,6 +68,7 @@ class FitResult:
     history: list[dict]
     final_val: dict[str, float]
     stopped_early: bool = False
+    class_thresholds: dict[str, float] = field(default_factory=dict)   # per target class
 
 
 def _classifier_augment(x: torch.Tensor) -> torch.Tensor:
@@ -195,29 +197,40 @@ def fit(task: str, model: nn.Module, train_set: Dataset, val_set: Dataset, setti
     model.eval()
     plots.log_figure(plots.loss_curves(history, metric_name), "plots/loss_curves.png")
     cal = settings.calibration
+    targets = [c for c in classes if c != "background"] if task == "detection" else \
+        [c for c in classes if c not in NEGATIVE_LABELS]
+    per_class: dict[str, float] = {}
     if task == "detection":
         va = validate_detector(model, val_loader)
-        threshold = calibrate.detector_threshold(va["predictions"], va["truths"],
-                                                 target_recall=float(cal["target_recall"]))
+        for i, c in enumerate(targets):   # label i + 1: class 0 is the background
+            per_class[c] = calibrate.detector_threshold(va["predictions"], va["truths"], close_label=i + 1,
+                                                        target_recall=float(cal["target_recall"]))
+        # one threshold for readers of score_threshold alone: every class's proposals pass it
+        threshold = per_class["close"] if list(per_class) == ["close"] else min(per_class.values())
         images = [val_set[i][0] for i in range(min(8, len(val_set)))]
         plots.log_figure(plots.detection_gallery(images, va["predictions"], va["truths"], threshold),
                          "plots/val_detections.png")
         final = {"val_map50": va["map50"], "val_loss": va["loss"]}
     else:
         va = validate_classifier(model, val_loader, positive=positive)
-        threshold = calibrate.verifier_threshold(va["probs"], va["labels"], positive=positive,
-                                                 max_false_positive_rate=float(cal["max_false_positive_rate"]))
+        for c in targets:
+            per_class[c] = calibrate.verifier_threshold(
+                va["probs"], va["labels"], positive=classes.index(c),
+                max_false_positive_rate=float(cal["max_false_positive_rate"]))
+        # score_threshold stays p(close)'s threshold: what GameEye used before classes came from projects
+        threshold = per_class[classes[positive]]
         plots.log_figure(plots.confusion_matrix(va["probs"], va["labels"], classes), "plots/confusion_matrix.png")
         neg = va["labels"] != positive
         pos_p = va["probs"][:, positive]
         final = {"val_accuracy": va["accuracy"], "val_precision": va["precision"], "val_recall": va["recall"],
                  "val_recall_at_threshold": float((pos_p[~neg] >= threshold).float().mean()) if (~neg).any() else 0.0,
                  "val_fpr_at_threshold": float((pos_p[neg] >= threshold).float().mean()) if neg.any() else 0.0}
-    mlflow.log_metrics({"best_epoch": best["epoch"], "score_threshold": threshold,
+    extra = {f"score_threshold.{c}": t for c, t in per_class.items()} if len(per_class) > 1 else {}
+    mlflow.log_metrics({"best_epoch": best["epoch"], "score_threshold": threshold, **extra,
                         **{f"best_{k}": v for k, v in final.items()}})
     return FitResult(best_epoch=best["epoch"], best_metric=best["metric"], metric_name=metric_name,
                      score_threshold=threshold, state_dict=best["state"], history=history, final_val=final,
-                     stopped_early=stopped_early)
+                     stopped_early=stopped_early, class_thresholds=per_class)
 
 
 def weight_payload(result: FitResult, arch: str, classes: list[str], image_size: Any, model_kwargs: dict,
@@ -225,6 +238,8 @@ def weight_payload(result: FitResult, arch: str, classes: list[str], image_size:
     """The gaa-weights/1 document for the best state (``version`` is filled in at registration)."""
     return {"arch": arch, "num_classes": len(classes), "classes": list(classes), "image_size": image_size,
             "model_kwargs": model_kwargs, "state_dict": result.state_dict,
-            "score_threshold": float(result.score_threshold), "run_id": run_id, "model_name": model_name,
+            "score_threshold": float(result.score_threshold),
+            "class_thresholds": {c: float(t) for c, t in result.class_thresholds.items()},
+            "run_id": run_id, "model_name": model_name,
             "dataset_digest": dataset_digest, "val_metric_name": result.metric_name,
             "val_metric": float(result.best_metric)}
