@@ -7,10 +7,16 @@ Run:
     python -m gaa_mlops.evaluate evaluation.ssd_weights=/path/best_weight.pth evaluation.regions=top_corners
     mlflow run . -e evaluate -P overrides="evaluation.limit=50" --env-manager local
 
+    python -m gaa_mlops.evaluate experiment=watch_ad     # three-class models on [eval_screens, eval_watch_ad]
+
 Logs click_success, false_tap_rate, miss_rate, wrong_tap_rate, ssd_map50, verifier_accuracy,
 latency p50/p95 and model load time; a results table, the worst failures and the PR curve.
-The result goes on each evaluated model version as ``eval.*`` tags (same evaluation-set digest ->
-comparable across versions in the registry).
+Every other class the models report (e.g. watch_ad) gets the same bot metrics under its prefix
+(``watch_ad.click_success``: tapped right on screens with a watch_ad button; ``watch_ad.false_tap_rate``:
+tapped one on screens without), its own table column, gallery and PR curve.
+The result goes on each evaluated model version as ``eval.*`` tags (``eval.watch_ad.click_success``,
+..., and ``eval.classes``); same evaluation-set digest -> comparable across versions in the registry.
+``evaluation.project`` is one detection project or a list of them (evaluated together).
 """
 from __future__ import annotations
 
@@ -33,7 +39,7 @@ from gaa_mlops.cli import CONF_DIR, prepare_argv
 from gaa_mlops.data.digest import dataset_digest
 from gaa_mlops.data.mlflow_dataset import DIGEST_CHARS, GaaDataset
 from gaa_mlops.evaluation.report import failure_gallery, pr_curve_figure
-from gaa_mlops.evaluation.runner import run_evaluation
+from gaa_mlops.evaluation.runner import metric_name, run_evaluation
 from gaa_mlops.projects import load_project
 from gaa_mlops.tracking import setup_tracking
 from gaa_mlops.training.plots import log_figure
@@ -43,13 +49,42 @@ HEADLINE = ("click_success", "false_tap_rate", "miss_rate", "wrong_tap_rate")
 
 
 def evaluation_digest(project) -> str:
-    return dataset_digest([project], task="evaluation", image_size=1, classes=["close"], recipe={})
+    """Content address of the evaluation set: one project (as before) or a list of them."""
+    projects = list(project) if isinstance(project, (list, tuple)) else [project]
+    return dataset_digest(projects, task="evaluation", image_size=1, classes=["close"], recipe={})
 
 
-def _log_eval_input(project, digest: str, counts: dict) -> None:
-    ds = GaaDataset(LocalArtifactDatasetSource(str(project.root)), name=project.name, digest=digest[:DIGEST_CHARS],
+def _log_eval_input(projects, digest: str, counts: dict) -> None:
+    name = "+".join(p.name for p in projects)
+    source = str(projects[0].root if len(projects) == 1 else projects[0].root.parent)
+    ds = GaaDataset(LocalArtifactDatasetSource(source), name=name, digest=digest[:DIGEST_CHARS],
                     profile={"counts": counts, "task": "evaluation", "digest": digest})
     mlflow.log_input(ds, context="evaluation")
+
+
+def load_evaluation_projects(spec, projects_dir) -> list:
+    """``evaluation.project``: a name or a list of names of detection projects."""
+    from omegaconf import OmegaConf
+
+    if OmegaConf.is_config(spec):
+        spec = OmegaConf.to_container(spec, resolve=True)
+    names = [spec] if isinstance(spec, str) else list(spec)
+    projects = [load_project(Path(projects_dir) / n) for n in names]
+    for p in projects:
+        if p.task != "detection":
+            raise ValueError(f"evaluation.project {p.name!r} is a {p.task} project; it needs boxed screenshots")
+    return projects
+
+
+def class_tags(metrics: dict, classes: list[str]) -> dict[str, str]:
+    """``eval.*`` tags of every class: the close ones keep their names, the others are prefixed."""
+    tags = {"eval.classes": ",".join(classes)}
+    for c in classes:
+        for k in HEADLINE:
+            name = metric_name(c, k)
+            if name in metrics:
+                tags[f"eval.{name}"] = f"{metrics[name]:.6f}"
+    return tags
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
@@ -57,11 +92,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     root = Path(cfg.paths.root).resolve()
     setup_tracking(cfg.tracking.uri, cfg.tracking.experiment_name, str(root))
     ev = cfg.evaluation
-    project = load_project(Path(cfg.paths.projects_dir) / ev.project)
-    if project.task != "detection":
-        raise ValueError(f"evaluation.project {ev.project!r} is a {project.task} project; it needs boxed screenshots")
-    shots = list(project.screenshots)[: ev.limit] if ev.limit else list(project.screenshots)
-    digest = evaluation_digest(project)
+    projects = load_evaluation_projects(ev.project, cfg.paths.projects_dir)
+    shots = [s for p in projects for s in (list(p.screenshots)[: ev.limit] if ev.limit else p.screenshots)]
+    digest = evaluation_digest(projects)
     client = MlflowClient()
     nested = mlflow.active_run() is not None
     with tempfile.TemporaryDirectory(prefix="gaa-eval-") as tmp, \
@@ -70,22 +103,35 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         res_path, res_mv = registry.fetch_weights(client, ev.resnet_weights, Path(tmp) / "resnet")
         mlflow.set_tags({"gaa.step": "evaluate", "eval.dataset_digest": digest})
         mlflow.log_params({"ssd_weights": ev.ssd_weights, "resnet_weights": ev.resnet_weights,
-                           "regions": ev.regions, "project": ev.project, "limit": ev.limit,
+                           "regions": ev.regions, "project": ",".join(p.name for p in projects),
+                           "limit": ev.limit,
                            "ssd_version": ssd_mv.version if ssd_mv else "file",
                            "resnet_version": res_mv.version if res_mv else "file"})
-        with_close = sum(1 for s in shots if s.boxes)
-        _log_eval_input(project, digest, {"screens": len(shots), "with_close": with_close,
-                                          "without_close": len(shots) - with_close})
+        with_close = sum(1 for s in shots if s.boxes_of("close"))
+        counts = {"screens": len(shots), "with_close": with_close, "without_close": len(shots) - with_close}
+        for c in sorted({c for s in shots for c in s.classes} - {"close"}):
+            counts[f"with_{c}"] = sum(1 for s in shots if s.boxes_of(c))
+        _log_eval_input(projects, digest, counts)
         result = run_evaluation(str(ssd_path), str(res_path), shots, regions=ev.regions)
         finite = {k: v for k, v in result.metrics.items() if isinstance(v, (int, float)) and math.isfinite(v)}
         mlflow.log_metrics(finite)
         table = {k: [r[k] if not isinstance(r[k], list) else json.dumps(r[k]) for r in result.rows]
                  for k in ("image", "truth", "first_close", "outcome", "hit", "score", "ms")}
+        for c, rows in result.per_class_rows.items():
+            if c != result.label:
+                table[f"outcome.{c}"] = [r["outcome"] for r in rows]
+                table[f"tap.{c}"] = [json.dumps(r["tap_box"]) for r in rows]
         mlflow.log_table(table, "evaluation/results.json")
         log_figure(failure_gallery(result.rows, int(ev.gallery_size)), "evaluation/worst_failures.png")
         log_figure(pr_curve_figure(result.curve, result.metrics), "evaluation/pr_curve.png")
+        for c, rows in result.per_class_rows.items():
+            if c != result.label:
+                operating = {"click_success": result.metrics.get(metric_name(c, "click_success"), 0),
+                             "tap_precision": result.metrics.get(metric_name(c, "tap_precision"), 0)}
+                log_figure(failure_gallery(rows, int(ev.gallery_size)), f"evaluation/{c}/worst_failures.png")
+                log_figure(pr_curve_figure(result.per_class_curves[c], operating), f"evaluation/{c}/pr_curve.png")
         tags = {"eval.run_id": run.info.run_id, "eval.dataset_digest": digest,
-                **{f"eval.{k}": f"{result.metrics[k]:.6f}" for k in HEADLINE},
+                **class_tags(result.metrics, result.classes),
                 "eval.latency_p50_ms": f"{result.metrics['latency_p50_ms']:.1f}"}
         for mv in (ssd_mv, res_mv):
             if mv is not None:
@@ -93,7 +139,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         summary = {"run_id": run.info.run_id, "dataset_digest": digest, **finite,
                    "ssd_version": ssd_mv.version if ssd_mv else None,
                    "resnet_version": res_mv.version if res_mv else None}
-    log.info("evaluation: %s", {k: summary[k] for k in HEADLINE if k in summary})
+    log.info("evaluation: %s", {k: v for k, v in summary.items()
+                                if any(k == metric_name(c, h) for c in result.classes for h in HEADLINE)})
     return summary
 
 

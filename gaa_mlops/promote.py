@@ -9,15 +9,19 @@ Run:
 ``version=``, ``alias=``, ``force=``, ``reason=`` are short for ``promote.<key>=`` (conf/promote/).
 
 The gate reads the ``eval.*`` tags that evaluation writes on a version. It refuses a version with
-no evaluation, and, unless ``force=true``, one whose ``eval.click_success`` is lower or whose
-``eval.false_tap_rate`` is higher than the current champion's, or one evaluated on another
-dataset digest than the champion (the numbers would not be comparable). The promoted version gets
+no evaluation, and, unless ``force=true``, one that is worse than the current champion on ANY
+class both were evaluated on (``eval.classes``: close, watch_ad, ...): a lower ``click_success`` or a
+higher ``false_tap_rate`` (``eval.click_success`` for close, ``eval.watch_ad.click_success`` for
+watch_ad, ...), or one evaluated on another dataset digest than the champion (the numbers would
+not be comparable). A class only one of the two reports is not compared (a rate that could not be
+measured, NaN, neither). The promoted version gets
 tags ``promoted_by``, ``promoted_at``, ``promote_reason`` (and ``promote_forced``, ``previous_champion``).
 """
 from __future__ import annotations
 
 import datetime as dt
 import getpass
+import math
 import sys
 from typing import Callable
 
@@ -32,32 +36,60 @@ class PromotionRefused(RuntimeError):
     """The gate refused the promotion; the message says why and how to override."""
 
 
+GATED = ("click_success", "false_tap_rate")      # higher is better, lower is better
+
+
+def _tag_name(label: str, key: str) -> str:
+    return f"eval.{key}" if label == "close" else f"eval.{label}.{key}"
+
+
 def evaluation(mv) -> dict | None:
-    """The version's evaluation tags as numbers, or None when it was never evaluated."""
+    """The version's evaluation tags as numbers, or None when it was never evaluated.
+
+    ``classes`` maps every evaluated class to its gated rates (close included; a version evaluated
+    before classes came from projects has close alone); the close rates also stay at the top level."""
     tags = mv.tags or {}
     if not all(tags.get(k) not in (None, "") for k in EVAL_KEYS):
         return None
+    labels = [c for c in (tags.get("eval.classes") or "close").split(",") if c]
     try:
+        per_class = {c: {k: float(tags[_tag_name(c, k)]) for k in GATED}
+                     for c in labels if all(_tag_name(c, k) in tags for k in GATED)}
         return {"click_success": float(tags["eval.click_success"]),
                 "false_tap_rate": float(tags["eval.false_tap_rate"]),
-                "dataset_digest": tags["eval.dataset_digest"], "run_id": tags.get("eval.run_id")}
+                "dataset_digest": tags["eval.dataset_digest"], "run_id": tags.get("eval.run_id"),
+                "classes": per_class}
     except ValueError as exc:
         raise PromotionRefused(f"{mv.name} version {mv.version} has unreadable eval tags: {exc}") from exc
 
 
+def _classes_of(ev: dict) -> dict[str, dict[str, float]]:
+    per = dict(ev.get("classes") or {})
+    per.setdefault("close", {k: ev[k] for k in GATED if k in ev})
+    return per
+
+
 def gate(candidate: dict, champion: dict | None) -> list[str]:
-    """Reasons to refuse ``candidate`` against ``champion`` (both from :func:`evaluation`); empty = pass."""
+    """Reasons to refuse ``candidate`` against ``champion`` (both from :func:`evaluation`); empty = pass.
+
+    Every class present in both is compared: lower click_success or higher false_tap_rate refuses."""
     if champion is None:
         return []
     if candidate["dataset_digest"] != champion["dataset_digest"]:
         return [f"evaluated on dataset {candidate['dataset_digest']} but the champion on "
                 f"{champion['dataset_digest']}: evaluate both on the same set to compare"]
+    cand, champ = _classes_of(candidate), _classes_of(champion)
     problems = []
-    if candidate["click_success"] < champion["click_success"]:
-        problems.append(f"click_success {candidate['click_success']:.4f} < champion's {champion['click_success']:.4f}")
-    if candidate["false_tap_rate"] > champion["false_tap_rate"]:
-        problems.append(f"false_tap_rate {candidate['false_tap_rate']:.4f} > champion's "
-                        f"{champion['false_tap_rate']:.4f}")
+    for c in [c for c in cand if c in champ]:
+        prefix = "" if c == "close" else f"{c} "
+        a, b = cand[c], champ[c]
+        if not (math.isnan(a.get("click_success", math.nan)) or math.isnan(b.get("click_success", math.nan))) \
+                and a["click_success"] < b["click_success"]:
+            problems.append(f"{prefix}click_success {a['click_success']:.4f} < champion's {b['click_success']:.4f}")
+        if not (math.isnan(a.get("false_tap_rate", math.nan)) or math.isnan(b.get("false_tap_rate", math.nan))) \
+                and a["false_tap_rate"] > b["false_tap_rate"]:
+            problems.append(f"{prefix}false_tap_rate {a['false_tap_rate']:.4f} > champion's "
+                            f"{b['false_tap_rate']:.4f}")
     return problems
 
 
@@ -97,8 +129,10 @@ def promote(client, registered_name: str, *, version: int | str | None = None, a
             "promote_forced": str(bool(problems)).lower(), "previous_champion": previous or ""}
     registry.set_version_tags(client, mv, tags)
     client.set_registered_model_alias(registered_name, registry.CHAMPION, mv.version)
+    others = "".join(f"; {c}: click_success {m['click_success']:.4f}, false_tap_rate {m['false_tap_rate']:.4f}"
+                     for c, m in ev["classes"].items() if c != "close")
     echo(f"{label} is now {registered_name}@{registry.CHAMPION} (was {previous or 'none'}): "
-         f"click_success {ev['click_success']:.4f}, false_tap_rate {ev['false_tap_rate']:.4f}")
+         f"click_success {ev['click_success']:.4f}, false_tap_rate {ev['false_tap_rate']:.4f}{others}")
     return {"version": mv.version, "previous_champion": previous, "changed": True, "forced": bool(problems),
             "metrics": ev, "champion_metrics": champ, "tags": tags}
 

@@ -550,6 +550,114 @@ def render_icon(name: str, size: int, style: str = "bare", fg=WHITE, bg=None, st
     return crop_tight(to_image(rgb, a), 2)
 
 
+# ------------------------------------------------------------------- game buttons
+
+def _film_icon(d, cx, cy, r, colour):
+    """A film strip (frame with sprocket holes) drawn in ``colour``."""
+    w, h = r * 1.7, r * 1.25
+    d.rounded_rectangle([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], radius=r * 0.15, fill=colour)
+    hole = r * 0.16
+    for k in range(4):
+        x = cx - w / 2 + w * (k + 0.5) / 4
+        for y in (cy - h / 2 + hole * 1.2, cy + h / 2 - hole * 1.2):
+            d.rectangle([x - hole / 2, y - hole / 2, x + hole / 2, y + hole / 2], fill=(0, 0, 0, 0))
+    d.polygon([(cx - r * 0.25, cy - r * 0.3), (cx - r * 0.25, cy + r * 0.3), (cx + r * 0.32, cy)], fill=(0, 0, 0, 0))
+
+
+def _play_icon(d, cx, cy, r, colour, ring: bool):
+    if ring:
+        d.ellipse([cx - r, cy - r, cx + r, cy + r], fill=colour)
+        c2 = (0, 0, 0, 0)
+    else:
+        c2 = colour
+    d.polygon([(cx - r * 0.35, cy - r * 0.5), (cx - r * 0.35, cy + r * 0.5), (cx + r * 0.55, cy)], fill=c2)
+
+
+def _tv_icon(d, cx, cy, r, colour):
+    d.rounded_rectangle([cx - r, cy - r * 0.7, cx + r, cy + r * 0.7], radius=r * 0.25, fill=colour)
+    d.line([(cx - r * 0.4, cy - r * 1.15), (cx, cy - r * 0.7), (cx + r * 0.4, cy - r * 1.15)], fill=colour,
+           width=max(1, int(r * 0.15)))
+    d.polygon([(cx - r * 0.3, cy - r * 0.35), (cx - r * 0.3, cy + r * 0.35), (cx + r * 0.4, cy)], fill=(0, 0, 0, 0))
+
+
+BUTTON_ICONS = ("none", "play", "play_ring", "film", "tv")
+
+
+def render_button(text: str, font_path: str, height: int, fill, fill2=None, text_colour=WHITE,
+                  icon: str = "none", icon_colour=WHITE, radius: float = 0.5, outline=None,
+                  outline_w: float = 0.06, shadow: bool = False, text_outline=None, bevel: bool = False,
+                  badge: str | None = None) -> Image.Image:
+    """A game-UI button sprite (RGBA, tight): rounded body (``radius`` x height; 0.5 = pill), solid
+    ``fill`` or a vertical gradient ``fill`` -> ``fill2``, optional outline, bevel highlight, drop
+    shadow, an icon on the left (BUTTON_ICONS) and a text label; ``badge`` adds a small corner tag
+    (e.g. "AD", "x2")."""
+    H = int(height) * 2                           # drawn at 2x, halved at the end (anti-aliasing)
+    f = font(font_path, int(H * 0.42))
+    tw = f.getlength(text) if text else 0
+    icon_w = H * 0.8 if icon != "none" else 0
+    pad = H * 0.45
+    W = int(tw + icon_w + 2 * pad + (H * 0.15 if icon != "none" and text else 0))
+    W = max(W, H)
+    m = int(H * 0.25)
+    canvas = Image.new("RGBA", (W + 2 * m, H + 2 * m), (0, 0, 0, 0))
+    body = [m, m, m + W, m + H]
+    rad = radius * H
+    if shadow:
+        sh = Image.new("L", canvas.size, 0)
+        ImageDraw.Draw(sh).rounded_rectangle([body[0], body[1] + H * 0.08, body[2], body[3] + H * 0.08],
+                                             radius=rad, fill=140)
+        sh = sh.filter(ImageFilter.GaussianBlur(H * 0.05))
+        canvas.paste(Image.new("RGBA", canvas.size, (0, 0, 0, 255)), (0, 0), sh)
+    mask = Image.new("L", canvas.size, 0)
+    ImageDraw.Draw(mask).rounded_rectangle(body, radius=rad, fill=255)
+    if fill2 is not None:
+        t = np.linspace(0, 1, canvas.size[1], dtype=np.float32)[:, None].repeat(canvas.size[0], 1)
+        grad = Image.fromarray(_lerp(fill, fill2, t).astype(np.uint8), "RGB").convert("RGBA")
+    else:
+        grad = Image.new("RGBA", canvas.size, tuple(fill) + (255,))
+    if outline is not None:
+        om = Image.new("L", canvas.size, 0)
+        ow = max(2, int(H * outline_w))
+        ImageDraw.Draw(om).rounded_rectangle([body[0] - ow, body[1] - ow, body[2] + ow, body[3] + ow],
+                                             radius=rad + ow, fill=255)
+        canvas.paste(Image.new("RGBA", canvas.size, tuple(outline) + (255,)), (0, 0), om)
+    canvas.paste(grad, (0, 0), mask)
+    if bevel:
+        hm = Image.new("L", canvas.size, 0)
+        ImageDraw.Draw(hm).rounded_rectangle([body[0] + H * 0.08, body[1] + H * 0.06, body[2] - H * 0.08,
+                                              body[1] + H * 0.42], radius=rad * 0.8, fill=70)
+        canvas.paste(Image.new("RGBA", canvas.size, (255, 255, 255, 255)), (0, 0), hm)
+    x = m + pad
+    cy = m + H / 2
+    if icon != "none":
+        layer = Image.new("RGBA", canvas.size, (0, 0, 0, 0))
+        d = ImageDraw.Draw(layer)
+        r = H * 0.3
+        col = tuple(icon_colour) + (255,)
+        if icon in ("play", "play_ring"):
+            _play_icon(d, x + r, cy, r, col, ring=icon == "play_ring")
+        elif icon == "film":
+            _film_icon(d, x + r, cy, r, col)
+        else:
+            _tv_icon(d, x + r, cy, r, col)
+        canvas.alpha_composite(layer)
+        x += icon_w + H * 0.15
+    if text:
+        d = ImageDraw.Draw(canvas)
+        ow = max(1, int(H * 0.04)) if text_outline is not None else 0
+        d.text((x + tw / 2, cy), text, font=f, fill=tuple(text_colour), anchor="mm", stroke_width=ow,
+               stroke_fill=tuple(text_outline) if text_outline is not None else None)
+    if badge:
+        bf = font(FONT_LATIN["sans_bold"], int(H * 0.26))
+        bw = bf.getlength(badge) + H * 0.2
+        bx, by = m + W - bw * 0.8, m - H * 0.18
+        d = ImageDraw.Draw(canvas)
+        d.rounded_rectangle([bx, by, bx + bw, by + H * 0.36], radius=H * 0.1, fill=(250, 220, 40, 255))
+        d.text((bx + bw / 2, by + H * 0.18), badge, font=bf, fill=(40, 20, 0, 255), anchor="mm")
+    out = canvas.resize((canvas.width // 2, canvas.height // 2), Image.LANCZOS)
+    return crop_tight(out, 2)
+
+
 # -------------------------------------------------------------------- backgrounds
 
 def _lerp(c0, c1, t):
@@ -795,7 +903,9 @@ def place_free(rng, size, area, taken, tries=30):
     return None
 
 
-def write_coco(path: Path, images: list, annotations: list):
+def write_coco(path: Path, images: list, annotations: list, categories=None):
+    """COCO file; ``categories`` defaults to the single class close (id 1)."""
     import json
-    data = {"images": images, "annotations": annotations, "categories": [{"id": 1, "name": "close"}]}
+    data = {"images": images, "annotations": annotations,
+            "categories": categories or [{"id": 1, "name": "close"}]}
     Path(path).write_text(json.dumps(data, indent=1, ensure_ascii=False))

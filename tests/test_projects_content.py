@@ -27,7 +27,8 @@ def sources(name, cfg):
 
 def test_expected_projects_present():
     expected = {"close_plain_x", "close_circle_x", "close_square_x", "close_see_through", "neg_text_ja",
-                "neg_text_latin", "neg_ui_icons", "backgrounds", "screens_train", "eval_screens"}
+                "neg_text_latin", "neg_ui_icons", "backgrounds", "screens_train", "eval_screens",
+                "watch_ad_buttons", "neg_game_buttons", "eval_watch_ad"}
     assert expected <= set(PROJECTS)
 
 
@@ -37,7 +38,7 @@ def test_project_yaml(name):
     assert cfg["name"] == name
     assert cfg["task"] in ("classification", "background", "detection")
     if cfg["task"] == "classification":
-        assert cfg["label"] in ("close", "not_close")
+        assert cfg["label"] in ("close", "not_close", "watch_ad", "other")   # classes come from projects (issue 9)
     assert (ROOT / name / cfg["generator"]).is_file()
     assert {"scale", "rotate", "color_jitter", "hflip", "weight"} <= set(cfg["augment"])
     files = sources(name, cfg)
@@ -58,7 +59,8 @@ def test_sprites_are_rgba_and_sized(name):
 def test_detection_annotations(name):
     cfg = load(name)
     coco = json.loads((ROOT / name / cfg["annotations"]).read_text())
-    assert coco["categories"] == [{"id": 1, "name": "close"}]
+    assert coco["categories"] in ([{"id": 1, "name": "close"}], [{"id": 1, "name": "watch_ad"}])
+    wide = (0.03, 0.105) if coco["categories"][0]["name"] == "close" else (0.1, 0.85)   # watch_ad buttons are wide
     imgs = {i["id"]: i for i in coco["images"]}
     assert len(imgs) == len(sources(name, cfg))
     for i in list(imgs.values())[::10]:
@@ -69,14 +71,21 @@ def test_detection_annotations(name):
         x, y, w, h = a["bbox"]
         img = imgs[a["image_id"]]
         assert 0 <= x and 0 <= y and x + w <= img["width"] and y + h <= img["height"]
-        assert 0.03 <= w / img["width"] <= 0.105
+        assert wide[0] <= w / img["width"] <= wide[1]
         per_image[a["image_id"]] = per_image.get(a["image_id"], 0) + 1
     assert max(per_image.values()) == 1
     assert len(imgs) - len(per_image) >= 5  # screens without a close button exist
 
 
 def test_no_forbidden_negative_texts():
-    for name in ("neg_text_ja", "neg_text_latin"):
+    for name in ("neg_text_ja", "neg_text_latin", "neg_game_buttons"):
         src = (ROOT / name / "generate.py").read_text()
         assert "閉じる" not in src.split('"""', 2)[2]
     assert '"Close"' not in (ROOT / "neg_text_latin" / "generate.py").read_text()
+
+
+def test_eval_projects_are_in_no_training_set():
+    sets = ROOT.parent / "conf" / "projects"
+    for f in sets.glob("*.yaml"):
+        include = yaml.safe_load(f.read_text())["include"]
+        assert "eval_watch_ad" not in include and "eval_screens" not in include, f

@@ -1,9 +1,14 @@
 """Run GameEye (the deployed code path, not a copy) over held-out screenshots and measure what the
-bot lives on: does it tap the close button, does it tap where there is none, how fast."""
+bot lives on: does it tap the close button, does it tap where there is none, how fast.
+
+Every class the two models report is scored the same way on its own (the bot taps the first
+``watch_ad`` on a game screen as it taps the first ``close`` on an ad): a screen "has one" when it
+holds a true box of that class. The close metrics keep their names (``click_success``, ...); the
+others are prefixed with their class (``watch_ad.click_success``, ...), see :func:`class_metrics`."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import torch
@@ -16,12 +21,39 @@ from gaa_mlops.evaluation.metrics import aggregate, latency_percentiles, screen_
 from gaa_mlops.projects import Screenshot
 from game_eye.engine import GameEye
 
+# what a class other than close reports: its rates and counts (n_with: screens holding one)
+CLASS_KEYS = {"click_success": "click_success", "wrong_tap_rate": "wrong_tap_rate", "miss_rate": "miss_rate",
+              "false_tap_rate": "false_tap_rate", "tap_precision": "tap_precision", "n_with_close": "n_with",
+              "n_without_close": "n_without", "n_hit": "n_hit", "n_wrong_tap": "n_wrong_tap", "n_miss": "n_miss",
+              "n_false_tap": "n_false_tap"}
+
 
 @dataclass
 class EvaluationResult:
     metrics: dict[str, float]
-    rows: list[dict]          # one per screenshot
-    curve: dict               # tap PR curve
+    rows: list[dict]          # one per screenshot, for the primary class (close)
+    curve: dict               # tap PR curve of the primary class
+    label: str = "close"      # the primary class
+    per_class_rows: dict[str, list[dict]] = field(default_factory=dict)    # every class, primary included
+    per_class_curves: dict[str, dict] = field(default_factory=dict)
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.per_class_rows) or [self.label]
+
+
+def metric_name(label: str, key: str) -> str:
+    """``click_success`` for close (the names every existing run and tag uses), ``watch_ad.click_success``
+    for the other classes."""
+    return key if label == "close" else f"{label}.{key}"
+
+
+def class_metrics(outcomes) -> dict[str, float]:
+    """The bot metrics of one class: aggregate() plus tap precision."""
+    m = aggregate(outcomes)
+    taps = m["n_hit"] + m["n_wrong_tap"] + m["n_false_tap"]
+    m["tap_precision"] = m["n_hit"] / taps if taps else float("nan")
+    return m
 
 
 class StageMetrics:
@@ -34,6 +66,7 @@ class StageMetrics:
         self.correct = self.total = 0
 
     def update(self, img: Image.Image, truth_boxes: Sequence[Sequence[float]]) -> None:
+        """``truth_boxes``: the true boxes of the primary class (the one ``propose``/``verify`` use)."""
         boxes, scores = self.eye.propose(img)
         truth = torch.tensor(truth_boxes, dtype=torch.float32).reshape(-1, 4)
         ones = torch.ones(len(boxes), dtype=torch.long)
@@ -64,24 +97,33 @@ def run_evaluation(ssd_weights: str, resnet_weights: str, shots: Sequence[Screen
     eye = GameEye(ssd_weights, resnet_weights, regions=regions)
     load_ms = (time.perf_counter() - t0) * 1000
     eye.detect_file(shots[0].path)  # warm-up: first-call allocations are not what the bot sees
-    rows, outcomes, stages = [], [], StageMetrics(eye)
+    classes, primary = list(eye.labels), eye.label
+    rows: dict[str, list[dict]] = {c: [] for c in classes}
+    outcomes: dict[str, list] = {c: [] for c in classes}
+    stages, times = StageMetrics(eye), []
     for shot in tqdm(shots, desc="evaluate", dynamic_ncols=True):
         entry = eye.detect_file(shot.path)
         if "error" in entry:
             raise ValueError(f"evaluation image {shot.path}: {entry['error']}")
-        truth = [list(b) for b in shot.boxes]
-        out = screen_outcome(truth, entry["detections"])
-        outcomes.append(out)
-        rows.append({"image": shot.path.name, "path": str(shot.path), "truth": truth,
-                     "first_close": out.tap_box, "outcome": out.outcome, "hit": out.outcome == "hit",
-                     "score": out.tap_score, "tap_box": out.tap_box, "ms": entry["elapsed_ms"],
-                     "n_detections": len(entry["detections"])})
+        times.append(entry["elapsed_ms"])
+        for c in classes:
+            truth = [list(b) for b in shot.boxes_of(c)]
+            out = screen_outcome(truth, entry["detections"], label=c)
+            outcomes[c].append(out)
+            rows[c].append({"image": shot.path.name, "path": str(shot.path), "truth": truth, "label": c,
+                            "first_close": out.tap_box, "outcome": out.outcome, "hit": out.outcome == "hit",
+                            "score": out.tap_score, "tap_box": out.tap_box, "ms": entry["elapsed_ms"],
+                            "n_detections": len(entry["detections"])})
         with Image.open(shot.path) as im:  # after timing: stage metrics are not what the bot waits for
-            stages.update(im.convert("RGB"), truth)
-    metrics = aggregate(outcomes)
-    taps = metrics["n_hit"] + metrics["n_wrong_tap"] + metrics["n_false_tap"]
-    metrics["tap_precision"] = metrics["n_hit"] / taps if taps else float("nan")
-    lat = latency_percentiles([r["ms"] for r in rows])
+            stages.update(im.convert("RGB"), [list(b) for b in shot.boxes_of(primary)])
+    metrics: dict[str, float] = {}
+    for c in classes:
+        m = class_metrics(outcomes[c])
+        metrics |= {metric_name(c, k): v for k, v in m.items()} if c == "close" else \
+            {metric_name(c, name): m[k] for k, name in CLASS_KEYS.items()}
+    lat = latency_percentiles(times)
     metrics |= {"latency_p50_ms": lat["p50"], "latency_p95_ms": lat["p95"], "model_load_ms": load_ms}
     metrics |= stages.compute()
-    return EvaluationResult(metrics=metrics, rows=rows, curve=tap_pr_curve(outcomes))
+    curves = {c: tap_pr_curve(outcomes[c]) for c in classes}
+    return EvaluationResult(metrics=metrics, rows=rows[primary], curve=curves[primary], label=primary,
+                            per_class_rows=rows, per_class_curves=curves)
