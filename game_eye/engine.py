@@ -90,10 +90,11 @@ class GameEye:
 
     Raises ``WeightFileError`` (its message names the file) when a weight file is missing,
     truncated, not gaa-weights/1, of the wrong family (a classifier given as the detector or the
-    reverse) or lacks the ``label`` class.
+    reverse) or lacks the ``label`` class. ``resnet_weights=None`` loads the detector stage alone
+    (``propose`` works; ``detect``/``verify`` raise): the dataset builder mines its proposals.
     """
 
-    def __init__(self, ssd_weights: Union[str, os.PathLike], resnet_weights: Union[str, os.PathLike],
+    def __init__(self, ssd_weights: Union[str, os.PathLike], resnet_weights: Optional[Union[str, os.PathLike]],
                  regions: RegionSpec = "full", top_k: int = 5, nms_iou: float = 0.45,
                  label: str = "close", num_threads: Optional[int] = None, backend: str = "auto"):
         t0 = time.perf_counter()
@@ -105,7 +106,8 @@ class GameEye:
 
             backend = "onnx" if onnxruntime_available() else "eager"
         self.num_threads = int(num_threads or os.cpu_count() or 1)
-        self.ssd_path, self.resnet_path = str(ssd_weights), str(resnet_weights)
+        self.ssd_path = str(ssd_weights)
+        self.resnet_path = None if resnet_weights is None else str(resnet_weights)
         self._detector = self._classifier = None
         self._onnx_det = self._onnx_cls = None
         if backend == "onnx":
@@ -114,7 +116,8 @@ class GameEye:
             try:
                 self._onnx_det, self._onnx_cls = load_onnx_models(ssd_weights, resnet_weights, self.num_threads,
                                                                   DETECTOR_ARCHS, CLASSIFIER_ARCHS)
-                self.det_doc, self.cls_doc = self._onnx_det.meta, self._onnx_cls.meta
+                self.det_doc = self._onnx_det.meta
+                self.cls_doc = None if self._onnx_cls is None else self._onnx_cls.meta
             except WeightFileError:
                 raise
             except Exception as exc:  # export or ONNX Runtime failed: auto falls back, onnx says why
@@ -130,21 +133,25 @@ class GameEye:
 
             torch.set_num_threads(self.num_threads)
             self.det_doc, self._detector = _load_model(ssd_weights, DETECTOR_ARCHS, "--ssd-weights")
-            self.cls_doc, self._classifier = _load_model(resnet_weights, CLASSIFIER_ARCHS, "--resnet-weights")
+            self.cls_doc = None
+            if resnet_weights is not None:
+                self.cls_doc, self._classifier = _load_model(resnet_weights, CLASSIFIER_ARCHS, "--resnet-weights")
         self.label = label
-        det_classes, cls_classes = list(self.det_doc["classes"]), list(self.cls_doc["classes"])
+        det_classes = list(self.det_doc["classes"])
         if label not in det_classes:
             raise WeightFileError(f"weight file {ssd_weights} has no class {label!r} (classes {det_classes})")
-        if label not in cls_classes:
-            raise WeightFileError(f"weight file {resnet_weights} has no class {label!r} (classes {cls_classes})")
         self.det_label_index = det_classes.index(label)
-        self.cls_label_index = cls_classes.index(label)
         self.det_threshold = float(self.det_doc["score_threshold"])
-        self.cls_threshold = float(self.cls_doc["score_threshold"])
         h, w = self.det_doc["image_size"]
         self.det_size = (int(h), int(w))
-        cs = self.cls_doc["image_size"]
-        self.cls_size = int(cs[0] if isinstance(cs, (list, tuple)) else cs)
+        if self.cls_doc is not None:
+            cls_classes = list(self.cls_doc["classes"])
+            if label not in cls_classes:
+                raise WeightFileError(f"weight file {resnet_weights} has no class {label!r} (classes {cls_classes})")
+            self.cls_label_index = cls_classes.index(label)
+            self.cls_threshold = float(self.cls_doc["score_threshold"])
+            cs = self.cls_doc["image_size"]
+            self.cls_size = int(cs[0] if isinstance(cs, (list, tuple)) else cs)
         self.regions = regions
         resolve_regions(regions, 1, 1)  # fail early on a bad spec
         self.top_k = int(top_k)
@@ -168,12 +175,15 @@ class GameEye:
     def classifier(self):
         """The eager torch classifier (built on first use when the backend is onnx)."""
         if self._classifier is None:
+            self._require_verifier()
             _, self._classifier = _load_model(self.resnet_path, CLASSIFIER_ARCHS, "--resnet-weights")
         return self._classifier
 
     # ------------------------------------------------------------------ info
     def info(self) -> dict[str, Any]:
-        def one(path: str, doc: dict) -> dict[str, Any]:
+        def one(path: Optional[str], doc: Optional[dict]) -> Optional[dict[str, Any]]:
+            if doc is None:
+                return None
             return {"path": path, "arch": doc["arch"], "classes": list(doc["classes"]),
                     "image_size": doc["image_size"], "score_threshold": float(doc["score_threshold"]),
                     "model_name": doc.get("model_name"), "version": doc.get("version"),
@@ -206,7 +216,12 @@ class GameEye:
             det = m.postprocess_detections(head, anchors, size)[0]
         return det["boxes"], det["scores"], det["labels"]
 
+    def _require_verifier(self) -> None:
+        if self.cls_doc is None:
+            raise RuntimeError("this GameEye was loaded without verifier weights: only propose() works")
+
     def _verify(self, image: Image.Image, boxes: list[list[float]]) -> list[float]:
+        self._require_verifier()
         crops = [verifier_crop(image, b, self.cls_size, RUNTIME_MARGIN) for b in boxes]
         if self.backend == "onnx":
             arr = np.stack([np.asarray(c.convert("RGB"), dtype=np.uint8) for c in crops])
@@ -284,6 +299,7 @@ class GameEye:
 
     def verify(self, image: Image.Image, boxes: Sequence[Sequence[float]]) -> list[float]:
         """Verifier stage alone: p(``label``) for each box (original pixels), one batched forward."""
+        self._require_verifier()
         if len(boxes) == 0:
             return []
         img = image if image.mode == "RGB" else image.convert("RGB")
@@ -293,6 +309,7 @@ class GameEye:
         """Detections for one PIL image: [{"label", "score", "box": [x1, y1, x2, y2]}], best first.
 
         ``regions`` overrides the instance's region setting for this call."""
+        self._require_verifier()
         img = image if image.mode == "RGB" else image.convert("RGB")
         if self.backend == "onnx":
             boxes, scores = self._propose_onnx(img, regions, None)

@@ -309,6 +309,9 @@ def _load_one(cls, weights, archs: Sequence[str], flag: str, threads: int):
 
 
 def load_onnx_models(ssd_weights, resnet_weights, threads: int, detector_archs: Sequence[str],
-                     classifier_archs: Sequence[str]) -> tuple[OnnxDetector, OnnxClassifier]:
-    return (_load_one(OnnxDetector, ssd_weights, detector_archs, "--ssd-weights", threads),
-            _load_one(OnnxClassifier, resnet_weights, classifier_archs, "--resnet-weights", threads))
+                     classifier_archs: Sequence[str]) -> tuple[OnnxDetector, Optional[OnnxClassifier]]:
+    """Both networks' sessions; the classifier is None when ``resnet_weights`` is None."""
+    det = _load_one(OnnxDetector, ssd_weights, detector_archs, "--ssd-weights", threads)
+    if resnet_weights is None:
+        return det, None
+    return det, _load_one(OnnxClassifier, resnet_weights, classifier_archs, "--resnet-weights", threads)

@@ -6,6 +6,8 @@ drawn from ``crop_margin``, centre shift from ``crop_jitter``), cut from a full-
 which is what ``game_eye.crops.verifier_crop`` does.
 
 * ``close``: a close sprite on a random background patch; crops around boxes of detection screenshots.
+* mined (``hard_negatives`` recipe): crops around the detector's own proposals on composed
+  screens, false ones as ``not_close``, ones on the button as ``close``.
 * ``not_close``: text / icon sprites on backgrounds (also single characters of a text line);
   plain background windows; screenshot windows
   away from close boxes; crops with only PART of a close button (half out of the crop) or a close
@@ -105,8 +107,13 @@ def _away_box(rng, shot, img, tries: int = 10):
 
 
 def make_crop(rng: np.random.Generator, assets: Assets, recipe: dict[str, Any], label: str,
-              size: int) -> Image.Image:
-    """One verifier training crop of class ``label`` (``close`` or ``not_close``)."""
+              size: int, miner: "ProposalMiner | None" = None) -> Image.Image:  # noqa: F821
+    """One verifier training crop of class ``label`` (``close`` or ``not_close``); with a ``miner``
+    (see :mod:`gaa_mlops.data.mining`) a share of them are cut around the detector's proposals."""
+    if miner is not None and miner.wants(rng, label):
+        mined = miner.crop(rng, assets, label, size)
+        if mined is not None:
+            return mined
     margin = uniform(rng, recipe.get("crop_margin", [0.3, 0.3]))
     j = float(recipe.get("crop_jitter", 0.0))
     shift = (float(rng.uniform(-j, j)), float(rng.uniform(-j, j))) if j > 0 else (0.0, 0.0)
