@@ -23,7 +23,9 @@ Pipeline per screenshot:
 Backends (``backend=``, CLI ``--backend``): ``onnx`` runs both networks in ONNX Runtime and the
 rest in numpy (see ``game_eye.fast``: same detections as eager within float noise, no torch import
 once the export is cached); ``eager`` is the plain PyTorch path; ``auto`` (default) picks ``onnx``
-when onnxruntime is installed, else ``eager``.
+when onnxruntime is installed, else ``eager``. ``precision=`` (CLI ``--precision``) of the verifier
+on the onnx backend: ``auto`` (default) runs it in int8 when its weight file carries calibration
+crops (``game_eye.quantize``), ``fp32`` / ``int8`` force one.
 
 Imports only torch, torchvision, numpy, pillow and (for speed) onnxruntime; torch and
 torchvision only on the eager path or to export a weight file not yet cached.
@@ -47,6 +49,7 @@ from .weights import WeightFileError, file_sha256, load_weights
 
 TOP_CORNER_SIZE = 400
 BACKENDS = ("auto", "onnx", "eager")
+PRECISIONS = ("auto", "fp32", "int8")        # of the verifier on the onnx backend
 RegionSpec = Union[str, Sequence[Sequence[float]], None]
 
 
@@ -96,10 +99,13 @@ class GameEye:
 
     def __init__(self, ssd_weights: Union[str, os.PathLike], resnet_weights: Optional[Union[str, os.PathLike]],
                  regions: RegionSpec = "full", top_k: int = 5, nms_iou: float = 0.45,
-                 label: str = "close", num_threads: Optional[int] = None, backend: str = "auto"):
+                 label: str = "close", num_threads: Optional[int] = None, backend: str = "auto",
+                 precision: str = "auto"):
         t0 = time.perf_counter()
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; valid: {list(BACKENDS)}")
+        if precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {precision!r}; valid: {list(PRECISIONS)}")
         requested = backend
         if backend == "auto":
             from .fast import onnxruntime_available
@@ -115,7 +121,7 @@ class GameEye:
 
             try:
                 self._onnx_det, self._onnx_cls = load_onnx_models(ssd_weights, resnet_weights, self.num_threads,
-                                                                  DETECTOR_ARCHS, CLASSIFIER_ARCHS)
+                                                                  DETECTOR_ARCHS, CLASSIFIER_ARCHS, precision)
                 self.det_doc = self._onnx_det.meta
                 self.cls_doc = None if self._onnx_cls is None else self._onnx_cls.meta
             except WeightFileError:
@@ -128,6 +134,11 @@ class GameEye:
                 warnings.warn(f"game_eye: ONNX backend unavailable ({_reason(exc)}); using eager PyTorch")
                 backend = "eager"
         self.backend = backend
+        self.precision = "fp32"
+        if self._onnx_cls is not None:
+            self.precision = self._onnx_cls.meta.get("precision", "fp32")
+        elif backend == "eager" and precision == "int8":
+            raise ValueError("precision int8 needs the onnx backend (ONNX Runtime)")
         if backend == "eager":
             import torch
 
@@ -190,7 +201,8 @@ class GameEye:
                     "run_id": doc.get("run_id"), "sha256": file_sha256(path)}
         return {"ssd": one(self.ssd_path, self.det_doc), "resnet": one(self.resnet_path, self.cls_doc),
                 "regions": self.regions if isinstance(self.regions, (str, type(None))) else list(self.regions),
-                "top_k": self.top_k, "backend": self.backend, "load_ms": round(self.load_ms, 1)}
+                "top_k": self.top_k, "backend": self.backend, "precision": self.precision,
+                "load_ms": round(self.load_ms, 1)}
 
     # ------------------------------------------------------------------ stages
     def _detector_forward(self, small: Image.Image):
