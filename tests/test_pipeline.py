@@ -46,6 +46,7 @@ def test_pipeline_end_to_end(tmp_path, hydra_conf):
         mv = client.get_model_version(name, version)
         assert "candidate" in mv.aliases
         assert mv.tags["eval.run_id"] == tags["evaluation.run_id"]
+        assert mv.tags["eval.precision"] == "int8"   # the deployed path: the verifier carries calibration crops
         # first run: nothing to beat, so the gate passes and the version becomes champion
         assert "champion" in mv.aliases
         deployed = summary["deploy"][model]

@@ -22,6 +22,7 @@ class EvaluationResult:
     metrics: dict[str, float]
     rows: list[dict]          # one per screenshot
     curve: dict               # tap PR curve
+    precision: str = "fp32"   # the verifier's precision GameEye actually ran
 
 
 class StageMetrics:
@@ -56,12 +57,12 @@ class StageMetrics:
 
 
 def run_evaluation(ssd_weights: str, resnet_weights: str, shots: Sequence[Screenshot],
-                   regions: str = "full") -> EvaluationResult:
+                   regions: str = "full", precision: str = "auto") -> EvaluationResult:
     """Load GameEye as the server does, warm it up, then time and score every screenshot."""
     if not shots:
         raise ValueError("no evaluation screenshots")
     t0 = time.perf_counter()
-    eye = GameEye(ssd_weights, resnet_weights, regions=regions)
+    eye = GameEye(ssd_weights, resnet_weights, regions=regions, precision=precision)
     load_ms = (time.perf_counter() - t0) * 1000
     eye.detect_file(shots[0].path)  # warm-up: first-call allocations are not what the bot sees
     rows, outcomes, stages = [], [], StageMetrics(eye)
@@ -84,4 +85,4 @@ def run_evaluation(ssd_weights: str, resnet_weights: str, shots: Sequence[Screen
     lat = latency_percentiles([r["ms"] for r in rows])
     metrics |= {"latency_p50_ms": lat["p50"], "latency_p95_ms": lat["p95"], "model_load_ms": load_ms}
     metrics |= stages.compute()
-    return EvaluationResult(metrics=metrics, rows=rows, curve=tap_pr_curve(outcomes))
+    return EvaluationResult(metrics=metrics, rows=rows, curve=tap_pr_curve(outcomes), precision=eye.precision)
