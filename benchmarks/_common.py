@@ -45,8 +45,26 @@ def default_weights(tmp: Path, threshold: float = 0.5) -> tuple[str, str]:
     cls = build_classifier("resnet34", 2)
     res = save_weights(tmp / "resnet" / "best_weight.pth", dict(
         arch="resnet34", num_classes=2, classes=["close", "not_close"], image_size=RESNET_SIZE,
-        model_kwargs={}, state_dict=cls.state_dict(), score_threshold=threshold))
+        model_kwargs={}, state_dict=cls.state_dict(), score_threshold=threshold,
+        calibration_crops=torch.from_numpy(training_crops(64))))   # as training stores them: int8 possible
     return str(ssd), str(res)
+
+
+def training_crops(n: int):
+    """uint8 [n, 64, 64, 3] windows of the TRAINING screenshots (screens_train), for int8 calibration."""
+    import numpy as np
+    from PIL import Image
+
+    files = sorted(glob.glob(str(REPO / "projects" / "screens_train" / "images" / "*")))
+    rng = np.random.default_rng(0)
+    crops = []
+    for i in range(n):
+        with Image.open(files[i % len(files)]) as im:
+            im = im.convert("RGB")
+            side = int(rng.integers(40, 160))
+            x, y = int(rng.integers(0, im.width - side)), int(rng.integers(0, im.height - side))
+            crops.append(np.asarray(im.crop((x, y, x + side, y + side)).resize((RESNET_SIZE, RESNET_SIZE))))
+    return np.stack(crops)
 
 
 def pct(values: list[float], q: float) -> float:

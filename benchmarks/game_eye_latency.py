@@ -114,30 +114,34 @@ def main() -> int:
     eye_c = GameEye(ssd, res, num_threads=a.threads)  # as deployed: backend auto
     export_ms = (time.perf_counter() - t) * 1000
     eye_b = GameEye(ssd, res, num_threads=a.threads, backend="eager")
+    eye_f = GameEye(ssd, res, num_threads=a.threads, precision="fp32")   # deployed path, float verifier
     if n:
-        force_proposals(eye_b, n)
-        force_proposals(eye_c, n)
-    print(f"deployed backend: {eye_c.backend}; first load incl. ONNX export (once per weight file): "
-          f"{export_ms:.0f} ms; proposals per screenshot: {n or 'from the files thresholds'}; "
+        for e in (eye_b, eye_c, eye_f):
+            force_proposals(e, n)
+    print(f"deployed backend: {eye_c.backend}, verifier {eye_c.precision}; first load incl. ONNX export "
+          f"(once per weight file): {export_ms:.0f} ms; proposals per screenshot: {n or 'from the files thresholds'}; "
           f"{len(files)} screenshots x {a.warm_reps} passes", flush=True)
 
     # ---- warm, interleaved
-    eye_b.detect_file(files[0])
-    eye_c.detect_file(files[0])
-    warm = {"b": [], "c": []}
-    mismatches = 0
+    for e in (eye_b, eye_c, eye_f):
+        e.detect_file(files[0])
+    warm = {"b": [], "c": [], "f": []}
+    mismatches, score_gap = 0, 0.0
     for _ in range(a.warm_reps):
         for f in files:
-            eb, ec = eye_b.detect_file(f), eye_c.detect_file(f)
-            warm["b"].append(eb["elapsed_ms"])
-            warm["c"].append(ec["elapsed_ms"])
-            same = len(eb["detections"]) == len(ec["detections"]) and all(
+            eb, ec, ef = eye_b.detect_file(f), eye_c.detect_file(f), eye_f.detect_file(f)
+            for k, e in (("b", eb), ("c", ec), ("f", ef)):
+                warm[k].append(e["elapsed_ms"])
+            same = len(eb["detections"]) == len(ef["detections"]) and all(
                 max(abs(u - v) for u, v in zip(x["box"], y["box"])) <= 1 and abs(x["score"] - y["score"]) <= 1e-3
-                for x, y in zip(eb["detections"], ec["detections"]))
+                for x, y in zip(eb["detections"], ef["detections"]))
             mismatches += not same
-    print(f"(c) vs (b) detections differ (>1 px or >1e-3) on {mismatches} of {len(warm['c'])} screenshots", flush=True)
+            gaps = [abs(x["score"] - y["score"]) for x, y in zip(ef["detections"], ec["detections"])]
+            score_gap = max([score_gap, *gaps])
+    print(f"onnx fp32 vs (b) eager: detections differ (>1 px or >1e-3) on {mismatches} of {len(warm['c'])} "
+          f"screenshots; int8 vs fp32 verifier: largest final-score gap {score_gap:.4f}", flush=True)
 
-    stages = {k: stage_breakdown(e, files[:10], 1) for k, e in (("b", eye_b), ("c", eye_c))}
+    stages = {k: stage_breakdown(e, files[:10], 1) for k, e in (("b", eye_b), ("c", eye_c), ("f", eye_f))}
 
     # ---- (c) by number of proposals verified (a trained detector proposes few on most screens)
     sweep = []
@@ -176,11 +180,12 @@ def main() -> int:
     # ---- tables
     names = {"a": "(a) old: SSD300-VGG16 2 crops + ResNet34@224 looped, process/shot",
              "b": "(b) own models, plain eager (--backend eager)",
-             "c": f"(c) GameEye as deployed (--backend auto -> {eye_c.backend})"}
+             "c": f"(c) GameEye as deployed (--backend auto -> {eye_c.backend}, verifier {eye_c.precision})",
+             "f": "(c') as deployed but --precision fp32"}
     rows = []
-    for k in "abc":
+    for k in "abcf":
         w = cold["a"] if k == "a" else warm[k]  # (a) starts a process per screenshot: that is its latency
-        rows.append([names[k], median(w), pct(w, 95), median(cold[k]), len(w)])
+        rows.append([names[k], median(w), pct(w, 95), median(cold[k]) if cold.get(k) else float("nan"), len(w)])
     print()
     print(table(["setup", "per-shot p50 ms", "p95 ms", "cold start ms", "n"], rows,
                 "Latency per screenshot incl. reading + preprocessing (warm for b, c; (a) is one process per shot)"))
@@ -190,10 +195,12 @@ def main() -> int:
     print(table(["ratio", "p50", "cold start"], [
         ["(a) / (c)", f"{a50 / c50:.1f}x", f"{median(cold['a']) / median(cold['c']):.1f}x"],
         ["(b) / (c)", f"{b50 / c50:.1f}x", f"{median(cold['b']) / median(cold['c']):.1f}x"],
+        ["(c') / (c): int8 verifier", f"{median(warm['f']) / c50:.2f}x", ""],
         ["(a) / (c) warm-vs-warm: (a) compute only", f"{median(old_compute) / c50:.1f}x", ""]], "Speed-up"))
     print()
-    rows = [[st, median(stages["b"][st]), median(stages["c"][st]), pct(stages["c"][st], 95)] for st in stages["b"]]
-    print(table(["stage", "(b) eager p50 ms", "(c) deployed p50 ms", "(c) p95 ms"], rows,
+    rows = [[st, median(stages["b"][st]), median(stages["f"][st]), median(stages["c"][st]), pct(stages["c"][st], 95)]
+            for st in stages["b"]]
+    print(table(["stage", "(b) eager p50 ms", "(c') fp32 p50 ms", "(c) deployed p50 ms", "(c) p95 ms"], rows,
                 f"Stage breakdown (10 screenshots; verifier on {n or 'the'} crops)"))
     print()
     print(table(["proposals verified", "(c) p50 ms", "(c) p95 ms"], sweep,

@@ -103,7 +103,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         res_path, res_mv = registry.fetch_weights(client, ev.resnet_weights, Path(tmp) / "resnet")
         mlflow.set_tags({"gaa.step": "evaluate", "eval.dataset_digest": digest})
         mlflow.log_params({"ssd_weights": ev.ssd_weights, "resnet_weights": ev.resnet_weights,
-                           "regions": ev.regions, "project": ",".join(p.name for p in projects),
+                           "regions": ev.regions, "precision": ev.precision,
+                           "project": ",".join(p.name for p in projects),
                            "limit": ev.limit,
                            "ssd_version": ssd_mv.version if ssd_mv else "file",
                            "resnet_version": res_mv.version if res_mv else "file"})
@@ -112,7 +113,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         for c in sorted({c for s in shots for c in s.classes} - {"close"}):
             counts[f"with_{c}"] = sum(1 for s in shots if s.boxes_of(c))
         _log_eval_input(projects, digest, counts)
-        result = run_evaluation(str(ssd_path), str(res_path), shots, regions=ev.regions)
+        result = run_evaluation(str(ssd_path), str(res_path), shots, regions=ev.regions,
+                                precision=ev.precision)
         finite = {k: v for k, v in result.metrics.items() if isinstance(v, (int, float)) and math.isfinite(v)}
         mlflow.log_metrics(finite)
         table = {k: [r[k] if not isinstance(r[k], list) else json.dumps(r[k]) for r in result.rows]
@@ -132,11 +134,12 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
                 log_figure(pr_curve_figure(result.per_class_curves[c], operating), f"evaluation/{c}/pr_curve.png")
         tags = {"eval.run_id": run.info.run_id, "eval.dataset_digest": digest,
                 **class_tags(result.metrics, result.classes),
-                "eval.latency_p50_ms": f"{result.metrics['latency_p50_ms']:.1f}"}
+                "eval.latency_p50_ms": f"{result.metrics['latency_p50_ms']:.1f}", "eval.precision": result.precision}
+        mlflow.set_tag("eval.precision", result.precision)
         for mv in (ssd_mv, res_mv):
             if mv is not None:
                 registry.set_version_tags(client, mv, tags)
-        summary = {"run_id": run.info.run_id, "dataset_digest": digest, **finite,
+        summary = {"run_id": run.info.run_id, "dataset_digest": digest, **finite, "precision": result.precision,
                    "ssd_version": ssd_mv.version if ssd_mv else None,
                    "resnet_version": res_mv.version if res_mv else None}
     log.info("evaluation: %s", {k: v for k, v in summary.items()

@@ -65,13 +65,36 @@ class Pipeline:
         self.base = list(base_overrides)
         self.client = MlflowClient()
         self.results: dict[str, Any] = {}
+        self.steps: list[str] = []
 
     def sub(self, model: str, *extra: str) -> DictConfig:
         m = self.p.models[model]
-        return model_config(self.base, model, m.projects, [*m.overrides, *extra])
+        return model_config(self.base, model, m.projects, [*m.overrides, *self._mining(model), *extra])
+
+    def _mines(self, model: str) -> bool:
+        return model == "resnet34" and bool(self.p.get("mine_ssd_proposals", False))
+
+    def _mining(self, model: str) -> list[str]:
+        """The verifier's dataset mines the proposals of this run's SSD, else the candidate's; with
+        neither (a first run without train_ssd) it is built without mining, and says so."""
+        if not self._mines(model):
+            return []
+        if "train_ssd" not in self.results:
+            name = model_config(self.base, "ssd", self.p.models.ssd.projects, []).model.registered_name
+            try:
+                resolve_version(self.client, name, alias="candidate")
+            except RegistryError as exc:
+                log.warning("verifier dataset built without mined proposals: %s", exc)
+                return []
+        return [f"model.dataset.hard_negatives.detector={self._weights_spec('ssd')}"]
+
+    def _deferred(self, model: str) -> bool:
+        """Is this model's dataset built by its train step (it mines the SSD trained in this run)?"""
+        return self._mines(model) and "train_ssd" in self.steps and "train_ssd" not in self.results
 
     def run(self, parent_id: str, steps: list[str]) -> dict[str, Any]:
         self.results = _done_steps(self.client, parent_id)
+        self.steps = list(steps)
         actions: dict[str, Callable[[], Any]] = {
             "build_datasets": self.build_datasets, "train_ssd": lambda: self.train("ssd"),
             "train_resnet34": lambda: self.train("resnet34"), "evaluate": self.evaluate,
@@ -96,13 +119,21 @@ class Pipeline:
         from gaa_mlops.build_dataset import build_and_log
         out = {}
         for model in MODELS:
+            if self._deferred(model):
+                out[model] = {"deferred": "built in train_resnet34: it mines the proposals of the SSD "
+                                          "trained in this run"}
+                continue
             s = build_and_log(self.sub(model))
             out[model] = {"run_id": s["run_id"], "digest": s["digest"], "cache_hit": s["cache_hit"]}
             mlflow.set_tag(f"{model}.dataset_digest", s["digest"])
         return out
 
     def train(self, model: str) -> dict:
+        from gaa_mlops.build_dataset import build_and_log
         from gaa_mlops.train import train
+        if self._mines(model) and (self.results.get("build_datasets") or {}).get(model, {}).get("deferred"):
+            built = build_and_log(self.sub(model))      # its own child run, as in build_datasets
+            mlflow.set_tag(f"{model}.dataset_digest", built["digest"])
         s = train(self.sub(model))
         mlflow.set_tags({f"{model}.train_run_id": s["run_id"], f"{model}.version": s["version"],
                          f"{model}.dataset_digest": s["dataset_digest"]})

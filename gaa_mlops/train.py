@@ -40,9 +40,10 @@ from gaa_mlops.data.mlflow_dataset import log_dataset
 from gaa_mlops.run_logging import log_code, log_config
 from gaa_mlops.tracking import TrackingError, setup_tracking
 from gaa_mlops.training import recovery
-from gaa_mlops.training.fit import TrainerSettings, fit, weight_payload
+from gaa_mlops.training.fit import TrainerSettings, calibration_crops, fit, weight_payload
 from gaa_mlops.training.optim import OPTIMIZERS, SCHEDULERS
 from game_eye.models import CLASSIFIER_ARCHS, DETECTOR_ARCHS, build_classifier, build_detector
+from game_eye.quantize import CALIBRATION_KEY
 
 log = logging.getLogger(__name__)
 NO_MLFLOW_URI = "gaa-rank-{rank}-never-logs:"  # ranks > 0 get this URI: any MLflow call there fails loudly
@@ -177,6 +178,8 @@ def _train_main(cfg: DictConfig, settings: TrainerSettings, ctx: distributed.Dis
                              resume_from, dist=ctx)
                 payload = weight_payload(result, m.arch, classes, image_size, model_kwargs, built.digest,
                                          run_id, m.registered_name)
+                if m.task == "classification":
+                    payload[CALIBRATION_KEY] = calibration_crops(built.path, classes)
                 tags = {"run_id": run_id, "dataset_digest": built.digest,
                         "git_commit": mlflow.get_run(run_id).data.tags.get("git_commit", "unknown"),
                         "val_metric_name": result.metric_name, "val_metric": f"{result.best_metric:.6f}"}

@@ -68,6 +68,9 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", default="auto", choices=("auto", "onnx", "eager"),
                    help="onnx: ONNX Runtime + numpy (fast; exports once per weight file, cached next to it); "
                         "eager: plain PyTorch; auto (default): onnx when onnxruntime is installed")
+    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "int8"),
+                   help="the verifier on the onnx backend: int8 (statically quantized; needs calibration crops "
+                        "in its weight file, which training stores), fp32, or auto (default: int8 when possible)")
     p.add_argument("--top-k", type=int, default=None,
                    help="most proposals verified per screenshot and class (default: GameEye's)")
     p.add_argument("--labels", default=None, metavar="A,B",
@@ -84,7 +87,7 @@ def _load(args):
         extra["labels"] = [c.strip() for c in args.labels.split(",") if c.strip()]
     try:
         return GameEye(args.ssd_weights, args.resnet_weights, regions=args.regions, num_threads=args.threads,
-                       backend=args.backend, **extra)
+                       backend=args.backend, precision=args.precision, **extra)
     except WeightFileError as exc:
         print(f"game_eye: error: {exc}", file=sys.stderr)
         sys.exit(2)

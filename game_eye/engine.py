@@ -27,7 +27,9 @@ Pipeline per screenshot, for each class the detector knows (``close``, ``watch_a
 Backends (``backend=``, CLI ``--backend``): ``onnx`` runs both networks in ONNX Runtime and the
 rest in numpy (see ``game_eye.fast``: same detections as eager within float noise, no torch import
 once the export is cached); ``eager`` is the plain PyTorch path; ``auto`` (default) picks ``onnx``
-when onnxruntime is installed, else ``eager``.
+when onnxruntime is installed, else ``eager``. ``precision=`` (CLI ``--precision``) of the verifier
+on the onnx backend: ``auto`` (default) runs it in int8 when its weight file carries calibration
+crops (``game_eye.quantize``), ``fp32`` / ``int8`` force one.
 
 Imports only torch, torchvision, numpy, pillow and (for speed) onnxruntime; torch and
 torchvision only on the eager path or to export a weight file not yet cached.
@@ -51,6 +53,7 @@ from .weights import WeightFileError, file_sha256, load_weights
 
 TOP_CORNER_SIZE = 400
 BACKENDS = ("auto", "onnx", "eager")
+PRECISIONS = ("auto", "fp32", "int8")        # of the verifier on the onnx backend
 RegionSpec = Union[str, Sequence[Sequence[float]], None]
 
 
@@ -102,22 +105,27 @@ class GameEye:
     Raises ``WeightFileError`` (its message names the file) when a weight file is missing,
     truncated, not gaa-weights/1, of the wrong family (a classifier given as the detector or the
     reverse), lacks a requested class, or the verifier cannot verify a detector class.
+    ``resnet_weights=None`` loads the detector stage alone (``propose`` works; ``detect``/``verify``
+    raise): the dataset builder mines its proposals.
     """
 
-    def __init__(self, ssd_weights: Union[str, os.PathLike], resnet_weights: Union[str, os.PathLike],
+    def __init__(self, ssd_weights: Union[str, os.PathLike], resnet_weights: Optional[Union[str, os.PathLike]],
                  regions: RegionSpec = "full", top_k: int = 5, nms_iou: float = 0.45,
                  label: Optional[str] = None, num_threads: Optional[int] = None, backend: str = "auto",
-                 labels: Union[str, Sequence[str], None] = None):
+                 labels: Union[str, Sequence[str], None] = None, precision: str = "auto"):
         t0 = time.perf_counter()
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; valid: {list(BACKENDS)}")
+        if precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {precision!r}; valid: {list(PRECISIONS)}")
         requested = backend
         if backend == "auto":
             from .fast import onnxruntime_available
 
             backend = "onnx" if onnxruntime_available() else "eager"
         self.num_threads = int(num_threads or os.cpu_count() or 1)
-        self.ssd_path, self.resnet_path = str(ssd_weights), str(resnet_weights)
+        self.ssd_path = str(ssd_weights)
+        self.resnet_path = None if resnet_weights is None else str(resnet_weights)
         self._detector = self._classifier = None
         self._onnx_det = self._onnx_cls = None
         if backend == "onnx":
@@ -125,8 +133,9 @@ class GameEye:
 
             try:
                 self._onnx_det, self._onnx_cls = load_onnx_models(ssd_weights, resnet_weights, self.num_threads,
-                                                                  DETECTOR_ARCHS, CLASSIFIER_ARCHS)
-                self.det_doc, self.cls_doc = self._onnx_det.meta, self._onnx_cls.meta
+                                                                  DETECTOR_ARCHS, CLASSIFIER_ARCHS, precision)
+                self.det_doc = self._onnx_det.meta
+                self.cls_doc = None if self._onnx_cls is None else self._onnx_cls.meta
             except WeightFileError:
                 raise
             except Exception as exc:  # export or ONNX Runtime failed: auto falls back, onnx says why
@@ -137,17 +146,25 @@ class GameEye:
                 warnings.warn(f"game_eye: ONNX backend unavailable ({_reason(exc)}); using eager PyTorch")
                 backend = "eager"
         self.backend = backend
+        self.precision = "fp32"
+        if self._onnx_cls is not None:
+            self.precision = self._onnx_cls.meta.get("precision", "fp32")
+        elif backend == "eager" and precision == "int8":
+            raise ValueError("precision int8 needs the onnx backend (ONNX Runtime)")
         if backend == "eager":
             import torch
 
             torch.set_num_threads(self.num_threads)
             self.det_doc, self._detector = _load_model(ssd_weights, DETECTOR_ARCHS, "--ssd-weights")
-            self.cls_doc, self._classifier = _load_model(resnet_weights, CLASSIFIER_ARCHS, "--resnet-weights")
+            self.cls_doc = None
+            if resnet_weights is not None:
+                self.cls_doc, self._classifier = _load_model(resnet_weights, CLASSIFIER_ARCHS, "--resnet-weights")
         self._setup_classes(label, labels)
         h, w = self.det_doc["image_size"]
         self.det_size = (int(h), int(w))
-        cs = self.cls_doc["image_size"]
-        self.cls_size = int(cs[0] if isinstance(cs, (list, tuple)) else cs)
+        if self.cls_doc is not None:
+            cs = self.cls_doc["image_size"]
+            self.cls_size = int(cs[0] if isinstance(cs, (list, tuple)) else cs)
         self.regions = regions
         resolve_regions(regions, 1, 1)  # fail early on a bad spec
         self.top_k = int(top_k)
@@ -159,7 +176,8 @@ class GameEye:
         self.load_ms = (time.perf_counter() - t0) * 1000
 
     def _setup_classes(self, label: Optional[str], labels: Union[str, Sequence[str], None]) -> None:
-        det_classes, cls_classes = list(self.det_doc["classes"]), list(self.cls_doc["classes"])
+        det_classes = list(self.det_doc["classes"])
+        cls_classes = None if self.cls_doc is None else list(self.cls_doc["classes"])
         det_targets = [c for c in det_classes if c != "background"]
         if labels is None:
             wanted = [label] if label is not None else det_targets
@@ -168,7 +186,7 @@ class GameEye:
         for c in wanted:
             if c not in det_classes:
                 raise WeightFileError(f"weight file {self.ssd_path} has no class {c!r} (classes {det_classes})")
-            if c not in cls_classes:
+            if cls_classes is not None and c not in cls_classes:
                 raise WeightFileError(f"weight file {self.resnet_path} has no class {c!r} (classes {cls_classes}) "
                                       f"to verify the detector's {c!r} proposals ({self.ssd_path})")
         if not wanted:
@@ -178,17 +196,19 @@ class GameEye:
         if self.label not in wanted:
             raise ValueError(f"label {self.label!r} is not among the reported labels {wanted}")
         self.det_label_index = det_classes.index(self.label)
-        self.cls_label_index = cls_classes.index(self.label)
         self.det_index = {c: det_classes.index(c) for c in wanted}
-        self.cls_index = {c: cls_classes.index(c) for c in wanted}
 
         def thresholds(doc: dict) -> dict[str, float]:
             per = dict(doc.get("class_thresholds") or {})
             return {c: float(per.get(c, doc["score_threshold"])) for c in wanted}
 
-        self.det_thresholds, self.cls_thresholds = thresholds(self.det_doc), thresholds(self.cls_doc)
+        self.det_thresholds = thresholds(self.det_doc)
         self.det_threshold = min(self.det_thresholds.values())   # the SSD's own pre-filter
-        self.cls_threshold = self.cls_thresholds[self.label]
+        if cls_classes is not None:
+            self.cls_label_index = cls_classes.index(self.label)
+            self.cls_index = {c: cls_classes.index(c) for c in wanted}
+            self.cls_thresholds = thresholds(self.cls_doc)
+            self.cls_threshold = self.cls_thresholds[self.label]
 
     # ------------------------------------------------------------------ eager models (lazy on onnx)
     @property
@@ -203,12 +223,15 @@ class GameEye:
     def classifier(self):
         """The eager torch classifier (built on first use when the backend is onnx)."""
         if self._classifier is None:
+            self._require_verifier()
             _, self._classifier = _load_model(self.resnet_path, CLASSIFIER_ARCHS, "--resnet-weights")
         return self._classifier
 
     # ------------------------------------------------------------------ info
     def info(self) -> dict[str, Any]:
-        def one(path: str, doc: dict) -> dict[str, Any]:
+        def one(path: Optional[str], doc: Optional[dict]) -> Optional[dict[str, Any]]:
+            if doc is None:
+                return None
             return {"path": path, "arch": doc["arch"], "classes": list(doc["classes"]),
                     "image_size": doc["image_size"], "score_threshold": float(doc["score_threshold"]),
                     "model_name": doc.get("model_name"), "version": doc.get("version"),
@@ -216,6 +239,7 @@ class GameEye:
         return {"ssd": one(self.ssd_path, self.det_doc), "resnet": one(self.resnet_path, self.cls_doc),
                 "regions": self.regions if isinstance(self.regions, (str, type(None))) else list(self.regions),
                 "labels": list(self.labels), "top_k": self.top_k, "backend": self.backend,
+                "precision": self.precision,
                 "load_ms": round(self.load_ms, 1)}
 
     # ------------------------------------------------------------------ stages
@@ -242,8 +266,13 @@ class GameEye:
             det = m.postprocess_detections(head, anchors, size)[0]
         return det["boxes"], det["scores"], det["labels"]
 
+    def _require_verifier(self) -> None:
+        if self.cls_doc is None:
+            raise RuntimeError("this GameEye was loaded without verifier weights: only propose() works")
+
     def _probs(self, image: Image.Image, boxes: list[list[float]]) -> np.ndarray:
         """Verifier softmax [N, classes] for crops around ``boxes``, one batched forward."""
+        self._require_verifier()
         crops = [verifier_crop(image, b, self.cls_size, RUNTIME_MARGIN) for b in boxes]
         if self.backend == "onnx":
             arr = np.stack([np.asarray(c.convert("RGB"), dtype=np.uint8) for c in crops])
@@ -313,6 +342,7 @@ class GameEye:
     def verify(self, image: Image.Image, boxes: Sequence[Sequence[float]], label: Optional[str] = None) -> list[float]:
         """Verifier stage alone: p(``label``) (default: the primary label) for each box (original
         pixels), one batched forward."""
+        self._require_verifier()
         if len(boxes) == 0:
             return []
         img = image if image.mode == "RGB" else image.convert("RGB")
@@ -324,6 +354,7 @@ class GameEye:
         ``watch_ad`` on a game screen).
 
         ``regions`` overrides the instance's region setting for this call."""
+        self._require_verifier()
         img = image if image.mode == "RGB" else image.convert("RGB")
         props = [(b, s, c) for boxes, scores, c in self._proposals(img, regions, None, self.labels)
                  for b, s in zip(boxes.tolist(), scores.tolist())]

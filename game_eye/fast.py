@@ -12,7 +12,8 @@ What runs where:
     constants of the fixed input size.
   * numpy: per-class score threshold / top-k / NMS exactly as ``SSD.postprocess_detections`` and
     ``torchvision.ops.nms`` do them.
-  * classifier graph: uint8 NHWC crops in (dynamic batch), normalisation + the verifier.
+  * classifier graph: uint8 NHWC crops in (dynamic batch), normalisation + the verifier; in int8
+    (``precision``) when the weight file carries calibration crops (see ``game_eye.quantize``).
 
 Cache: the exported graph and a JSON sidecar (the weight file's metadata, minus the state_dict)
 live next to the weight file as ``<weights>.<sha256[:16]>-onnx<N>.onnx`` / ``.json``, keyed by
@@ -32,6 +33,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from .archs import CLASSIFIER_ARCHS
+from .quantize import CALIBRATION_KEY
 from .weights import WeightFileError, file_sha256
 
 EXPORT_VERSION = 2
@@ -223,7 +225,9 @@ def _onnx_export(module, x, out: Path, dynamic_batch: bool) -> None:
 
 # ---------------------------------------------------------------------------------------- cache
 def _meta_of(doc: dict[str, Any]) -> dict[str, Any]:
-    meta = {k: v for k, v in doc.items() if k != "state_dict"}
+    meta = {k: v for k, v in doc.items() if k not in ("state_dict", CALIBRATION_KEY)}
+    if doc.get(CALIBRATION_KEY) is not None:
+        meta[CALIBRATION_KEY] = int(len(doc[CALIBRATION_KEY]))      # how many; the pixels stay in the file
     return json.loads(json.dumps(meta, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
 
 
@@ -247,14 +251,7 @@ def _atomic(path: Path, write) -> None:
         raise
 
 
-def cached_onnx(weights: str | os.PathLike, archs: Sequence[str], flag: str,
-                export: Optional[bool] = True) -> tuple[Path, dict[str, Any]]:
-    """(path of the exported .onnx, metadata of the weight file) for ``weights``, from the cache or
-    by exporting now. Raises ``WeightFileError`` naming the file for a bad weight file."""
-    weights = Path(weights)
-    if not weights.is_file():
-        raise WeightFileError(f"weight file {weights} does not exist")
-    key = f"{weights.name}.{file_sha256(weights)[:16]}-onnx{EXPORT_VERSION}"
+def _cached(weights: Path, key: str, archs: Sequence[str]) -> Optional[tuple[Path, dict[str, Any]]]:
     for d in _cache_dirs(weights):
         onnx_path, meta_path = d / f"{key}.onnx", d / f"{key}.json"
         if onnx_path.is_file() and meta_path.is_file():
@@ -266,6 +263,24 @@ def cached_onnx(weights: str | os.PathLike, archs: Sequence[str], flag: str,
                 raise WeightFileError(f"weight file {weights} holds arch {meta.get('arch')!r}; "
                                       f"expected one of {list(archs)}")
             return onnx_path, meta
+    return None
+
+
+def cached_onnx(weights: str | os.PathLike, archs: Sequence[str], flag: str,
+                export: Optional[bool] = True, precision: str = "fp32") -> tuple[Path, dict[str, Any]]:
+    """(path of the exported .onnx, metadata of the weight file) for ``weights``, from the cache or
+    by exporting now; ``precision="int8"`` gives the statically quantized twin of a verifier
+    (see ``game_eye.quantize``). Raises ``WeightFileError`` naming the file for a bad weight file."""
+    weights = Path(weights)
+    if not weights.is_file():
+        raise WeightFileError(f"weight file {weights} does not exist")
+    prefix = f"{weights.name}.{file_sha256(weights)[:16]}-"
+    key = f"{prefix}onnx{EXPORT_VERSION}"
+    if precision == "int8":
+        return _cached_int8(weights, archs, flag, export, key)
+    hit = _cached(weights, key, archs)
+    if hit is not None:
+        return hit
     if not export:
         raise FileNotFoundError(f"no exported graph cached for {weights}")
 
@@ -288,7 +303,7 @@ def cached_onnx(weights: str | os.PathLike, archs: Sequence[str], flag: str,
             meta.update(extra, onnx_export_version=EXPORT_VERSION)
             _atomic(meta_path, lambda tmp: tmp.write_text(json.dumps(meta, indent=1)))
             for stale in d.glob(f"{weights.name}.*-onnx*.*"):  # exports of earlier versions of this file
-                if not stale.name.startswith(key):
+                if not stale.name.startswith(key):            # (the int8 twin's name starts with key too)
                     stale.unlink(missing_ok=True)
             return onnx_path, meta
         except PermissionError as exc:  # read-only weights folder: try the next cache folder
@@ -296,19 +311,60 @@ def cached_onnx(weights: str | os.PathLike, archs: Sequence[str], flag: str,
     raise WeightFileError(f"cannot write the ONNX export of {weights} anywhere: {last_error}")
 
 
-def _load_one(cls, weights, archs: Sequence[str], flag: str, threads: int):
-    path, meta = cached_onnx(weights, archs, flag)
+def _cached_int8(weights: Path, archs: Sequence[str], flag: str, export: Optional[bool],
+                 fp32_key: str) -> tuple[Path, dict[str, Any]]:
+    key = f"{fp32_key}-int8"
+    hit = _cached(weights, key, archs)
+    if hit is not None:
+        return hit
+    fp32_path, meta = cached_onnx(weights, archs, flag, export)
+    if meta.get("arch") not in CLASSIFIER_ARCHS:
+        raise WeightFileError(f"weight file {weights}: int8 is for the verifier, not arch {meta.get('arch')!r}")
+    if not meta.get(CALIBRATION_KEY):
+        raise WeightFileError(f"weight file {weights} has no {CALIBRATION_KEY}: it cannot be quantized "
+                              "(use precision fp32, or retrain: training stores them)")
+    if not export:
+        raise FileNotFoundError(f"no int8 graph cached for {weights}")
+    from .quantize import quantize_verifier
+    from .weights import load_weights
+
+    crops = load_weights(weights)[CALIBRATION_KEY]
+    crops = crops.numpy() if hasattr(crops, "numpy") else np.asarray(crops)
+    d = fp32_path.parent                    # next to the float export: the folder already proved writable
+    onnx_path, meta_path = d / f"{key}.onnx", d / f"{key}.json"
+    _atomic(onnx_path, lambda tmp: quantize_verifier(fp32_path, tmp, crops))
+    meta = {**meta, "precision": "int8"}
+    _atomic(meta_path, lambda tmp: tmp.write_text(json.dumps(meta, indent=1)))
+    return onnx_path, meta
+
+
+def classifier_precision(resnet_weights, precision: str, archs: Sequence[str]) -> str:
+    """``auto`` -> ``int8`` when the verifier file carries calibration crops, else ``fp32``."""
+    if precision != "auto":
+        return precision
+    _, meta = cached_onnx(resnet_weights, archs, "--resnet-weights")
+    return "int8" if meta.get(CALIBRATION_KEY) else "fp32"
+
+
+def _load_one(cls, weights, archs: Sequence[str], flag: str, threads: int, precision: str = "fp32"):
+    path, meta = cached_onnx(weights, archs, flag, precision=precision)
     try:
         return cls(path, meta, threads)
     except WeightFileError:
         raise
     except Exception:  # a damaged cached graph: export again, once
         Path(path).unlink(missing_ok=True)
-        path, meta = cached_onnx(weights, archs, flag)
+        path, meta = cached_onnx(weights, archs, flag, precision=precision)
         return cls(path, meta, threads)
 
 
 def load_onnx_models(ssd_weights, resnet_weights, threads: int, detector_archs: Sequence[str],
-                     classifier_archs: Sequence[str]) -> tuple[OnnxDetector, OnnxClassifier]:
-    return (_load_one(OnnxDetector, ssd_weights, detector_archs, "--ssd-weights", threads),
-            _load_one(OnnxClassifier, resnet_weights, classifier_archs, "--resnet-weights", threads))
+                     classifier_archs: Sequence[str], precision: str = "fp32"
+                     ) -> tuple[OnnxDetector, Optional[OnnxClassifier]]:
+    """Both networks' sessions; the classifier is None when ``resnet_weights`` is None.
+    ``precision`` (auto | fp32 | int8) applies to the verifier; the detector stays float32."""
+    det = _load_one(OnnxDetector, ssd_weights, detector_archs, "--ssd-weights", threads)
+    if resnet_weights is None:
+        return det, None
+    precision = classifier_precision(resnet_weights, precision, classifier_archs)
+    return det, _load_one(OnnxClassifier, resnet_weights, classifier_archs, "--resnet-weights", threads, precision)

@@ -203,3 +203,38 @@ def test_auto_falls_back_to_eager_when_export_fails(weights, monkeypatch):
         assert GameEye(*weights).backend == "eager"
     with pytest.raises(RuntimeError, match="exploded"):
         GameEye(*weights, backend="onnx")
+
+
+def _calibrated_verifier(path: Path, seed: int = 0) -> Path:
+    """A resnet18 verifier whose file carries calibration crops (cut from real screenshots)."""
+    torch.manual_seed(seed)
+    crops = []
+    for p in SCREENS[:8]:
+        with Image.open(p) as im:
+            crops += [np.asarray(im.convert("RGB").crop((x, 40, x + 96, 136)).resize((64, 64)))
+                      for x in (0, 300, 600)]
+    return save_weights(path, dict(
+        arch="resnet18", num_classes=2, classes=["close", "not_close"], image_size=64, model_kwargs={},
+        state_dict=build_classifier("resnet18", 2).state_dict(), score_threshold=0.0,
+        calibration_crops=torch.from_numpy(np.stack(crops))))
+
+
+def test_int8_verifier_from_calibration_crops_in_the_weight_file(weights, tmp_path):
+    ssd, plain = weights
+    res = _calibrated_verifier(tmp_path / "resnet" / "best_weight.pth")
+    fp32, int8 = GameEye(ssd, res, backend="onnx", precision="fp32"), GameEye(ssd, res, backend="onnx")
+    assert (fp32.precision, int8.precision, int8.info()["precision"]) == ("fp32", "int8", "int8")
+    assert sorted(p.name.split("-onnx")[1] for p in res.parent.glob("best_weight.pth.*-onnx*")) == \
+        ["2-int8.json", "2-int8.onnx", "2.json", "2.onnx"]
+    with Image.open(SCREENS[9]) as im:
+        img = im.convert("RGB")
+    boxes = [[x, y, x + 60, y + 60] for x in (20, 300, 600) for y in (30, 500)]
+    p32, p8 = np.array(fp32.verify(img, boxes)), np.array(int8.verify(img, boxes))
+    assert np.abs(p32 - p8).max() < 0.05, (p32, p8)
+    assert not np.array_equal(p32, p8), "the int8 graph must really be another graph"
+    # a file without calibration crops: auto stays fp32; int8 asked for explicitly names the file
+    assert GameEye(ssd, plain, backend="onnx").precision == "fp32"
+    with pytest.raises(WeightFileError, match=f"{plain}.*calibration_crops"):
+        GameEye(ssd, plain, backend="onnx", precision="int8")
+    with pytest.raises(ValueError, match="unknown precision"):
+        GameEye(ssd, res, precision="int4")

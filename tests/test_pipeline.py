@@ -46,11 +46,18 @@ def test_pipeline_end_to_end(tmp_path, hydra_conf):
         mv = client.get_model_version(name, version)
         assert "candidate" in mv.aliases
         assert mv.tags["eval.run_id"] == tags["evaluation.run_id"]
+        assert mv.tags["eval.precision"] == "int8"   # the deployed path: the verifier carries calibration crops
         # first run: nothing to beat, so the gate passes and the version becomes champion
         assert "champion" in mv.aliases
         deployed = summary["deploy"][model]
         assert file_sha256(deployed["path"]) == mv.tags["weights_sha256"]
     assert "click_success" in parent.data.metrics
+    # the verifier's dataset mined the proposals of the SSD trained in this very run
+    ssd_sha = client.get_model_version("gaa-ssd", tags["ssd.version"]).tags["weights_sha256"]
+    manifest = json.loads((tmp_path / "datasets" / f"resnet34-{tags['resnet34.dataset_digest'][:12]}"
+                           / "manifest.json").read_text())
+    assert manifest["recipe"]["hard_negatives"]["detector"] == f"sha256:{ssd_sha}"
+    assert summary["build_datasets"]["resnet34"]["deferred"]
     # second run reuses the cached datasets
     again = _run(tmp_path, "pipeline.steps=[build_datasets]")
     assert all(v["cache_hit"] for v in again["build_datasets"].values())

@@ -60,6 +60,11 @@ def test_train_logs_registers_and_weights_rebuild(tmp_path, hydra_conf, model):
     rebuilt = build_from_weights(doc)
     raw = torch.load(path, weights_only=True)
     assert set(rebuilt.state_dict()) == set(raw["state_dict"])
+    if model == "resnet34":  # validation crops of both classes, for GameEye's int8 quantization
+        crops = doc["calibration_crops"]
+        assert crops.dtype == torch.uint8 and crops.shape[1:] == (32, 32, 3) and len(crops) == 2 * 4
+    else:
+        assert "calibration_crops" not in doc
 
 
 def test_resume_continues_the_same_run(tmp_path, hydra_conf):

@@ -32,8 +32,10 @@ from gaa_mlops.classes import split_classes
 from gaa_mlops.data.assets import Assets, _load
 from gaa_mlops.data.compose import compose_screen, real_screen, split_screenshots
 from gaa_mlops.data.digest import BUILDER_VERSION, dataset_digest, normalize_image_size
+from gaa_mlops.data.mining import ProposalMiner, mining_enabled
 from gaa_mlops.data.verifier import make_crop
 from gaa_mlops.projects import ProjectError, load_projects, verify_images
+from game_eye.weights import file_sha256
 
 SPLITS = ("train", "val")
 _SPLIT_CODE = {"train": 1, "val": 2}           # separate seed streams for the two splits
@@ -74,11 +76,12 @@ def _sample_rng(seed: int, split: str, class_idx: int, idx: int) -> np.random.Ge
 _W: dict[str, Any] = {}
 
 
-def _init_worker(projects, recipe, task, image_size, classes, out_dir) -> None:
+def _init_worker(projects, recipe, task, image_size, classes, out_dir, detector=None) -> None:
     _load.cache_clear()       # a source may have changed since an earlier build in this process
     targets = _targets(task, classes)
+    miner = ProposalMiner(detector, recipe) if detector else None
     _W.update(assets=Assets(projects), recipe=recipe, task=task, image_size=tuple(image_size),
-              classes=list(classes), targets=targets, out=Path(out_dir))
+              classes=list(classes), targets=targets, out=Path(out_dir), miner=miner)
 
 
 def _targets(task: str, classes: Sequence[str]) -> list[str]:
@@ -93,7 +96,7 @@ def _run_job(job: tuple) -> tuple:
     kind, split, cls, idx, payload = job
     rng = _sample_rng(_W["recipe"].get("seed", 0), split, _W["classes"].index(cls) if cls else 0, idx)
     if kind == "crop":
-        img = make_crop(rng, _W["assets"], _W["recipe"], cls, _W["image_size"][0], _W["targets"])
+        img = make_crop(rng, _W["assets"], _W["recipe"], cls, _W["image_size"][0], _W["targets"], _W["miner"])
         img.save(_W["out"] / split / cls / f"{idx}.png", compress_level=1)
         return (split, cls, idx, None)
     if kind == "real":
@@ -139,6 +142,23 @@ def _check_inputs(assets: Assets, task: str, classes: Sequence[str], where: str)
                                f"{c!r} boxes, or use `model.classes: auto`")
 
 
+def _mining_recipe(recipe: dict[str, Any], task: str) -> tuple[dict[str, Any], str | None]:
+    """(recipe as digested, detector weight file or None): the digest covers the detector file's
+    CONTENT (``sha256:<hex>``), not the path it happens to be read from."""
+    if not mining_enabled(recipe):
+        recipe.pop("hard_negatives", None)          # unused settings must not change the digest
+        return recipe, None
+    hn = dict(recipe["hard_negatives"])
+    path = Path(str(hn["detector"]))
+    if task != "classification":
+        raise ValueError("dataset.hard_negatives: only a classification (verifier) dataset mines proposals")
+    if not path.is_file():
+        raise FileNotFoundError(f"dataset.hard_negatives.detector: weight file {path} does not exist "
+                                "(resolve models:/ and runs:/ references with build_for_config)")
+    hn["detector"] = f"sha256:{file_sha256(path)}"
+    return {**recipe, "hard_negatives": hn}, str(path)
+
+
 def dataset_classes(task: str, classes: Sequence[str]) -> list[str]:
     """The classes a dataset stores: detection drops the model's implicit ``background``."""
     return [c for c in classes if c != "background"] if task == "detection" else list(classes)
@@ -179,7 +199,7 @@ def build_dataset(projects: Sequence[str], projects_dir: str | Path, datasets_di
     size = normalize_image_size(image_size)
     if task == "classification" and size[0] != size[1]:
         raise ValueError(f"classification crops are square; got image_size {list(size)}")
-    recipe = dict(recipe)
+    recipe, detector = _mining_recipe(dict(recipe), task)
     loaded = sorted(load_projects(projects, projects_dir, set_name), key=lambda p: p.name)
     digest = dataset_digest(loaded, task, size, classes, recipe)
     name = dataset_name(model, digest)
@@ -194,6 +214,8 @@ def build_dataset(projects: Sequence[str], projects_dir: str | Path, datasets_di
     _check_inputs(assets, task, classes, f"project set {set_name!r} ({[p.name for p in loaded]})"
                   if set_name else f"the project list {[p.name for p in loaded]}")
     jobs = _plan(assets, task, classes, recipe)
+    if detector:
+        ProposalMiner(detector, recipe)             # a bad weight file fails here, naming it; exports once
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=root))
     os.chmod(tmp, 0o755)                             # mkdtemp makes it private; the result is shared
@@ -204,7 +226,7 @@ def build_dataset(projects: Sequence[str], projects_dir: str | Path, datasets_di
                     (tmp / split / cls).mkdir(parents=True)
             else:
                 (tmp / split / "images").mkdir(parents=True)
-        init = (loaded, recipe, task, size, list(classes), str(tmp))
+        init = (loaded, recipe, task, size, list(classes), str(tmp), detector)
         results = []
         with _progress(len(jobs), f"dataset {name}", progress) as bar:
             if workers <= 1 or len(jobs) < 8:
@@ -276,7 +298,33 @@ def build_for_config(cfg) -> BuiltDataset:
         return OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
 
     m = cfg.model
+    recipe = plain(m.dataset)
+    if mining_enabled(recipe):
+        recipe["hard_negatives"]["detector"] = str(_local_detector(recipe["hard_negatives"]["detector"],
+                                                                   Path(cfg.paths.datasets_dir)))
     return build_dataset(list(plain(cfg.projects.include)), cfg.paths.projects_dir, cfg.paths.datasets_dir,
                          model=str(m.name), task=str(m.task), image_size=plain(m.image_size),
-                         classes=resolve_config_classes(cfg), recipe=plain(m.dataset),
+                         classes=resolve_config_classes(cfg), recipe=recipe,
                          set_name=str(cfg.projects.get("name", "")) or None)
+
+
+def _local_detector(spec: str, datasets_dir: Path) -> Path:
+    """A local copy of the mining detector ``spec`` (file, models:/..., runs:/...), kept under
+    ``<datasets_dir>/.detectors/<sha256[:16]>/`` so its ONNX export is cached with it."""
+    from mlflow import MlflowClient
+
+    from gaa_mlops.registry import fetch_weights
+
+    if not str(spec).startswith(("models:/", "runs:/")):
+        return Path(spec)
+    datasets_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".detector-", dir=datasets_dir))
+    try:
+        path, _ = fetch_weights(MlflowClient(), str(spec), tmp)
+        final = datasets_dir / ".detectors" / file_sha256(path)[:16]
+        if not (final / path.name).is_file():
+            final.mkdir(parents=True, exist_ok=True)
+            os.replace(path, final / path.name)
+        return final / path.name
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -11,6 +11,8 @@ which is what ``game_eye.crops.verifier_crop`` does.
   button sprites on backgrounds (also single characters of a text line); plain background windows;
   screenshot windows away from every box; crops with only PART of a target (half out of the crop)
   or a target in a far too wide context.
+* mined (``hard_negatives`` recipe): crops around the detector's own proposals on composed
+  screens: false ones as the negative class, ones on a target of the same class as that class.
 """
 from __future__ import annotations
 
@@ -114,10 +116,16 @@ def _pick(rng, labels: list[str]) -> str:
 
 
 def make_crop(rng: np.random.Generator, assets: Assets, recipe: dict[str, Any], label: str,
-              size: int, targets: Sequence[str] = ("close",)) -> Image.Image:
+              size: int, targets: Sequence[str] = ("close",),
+              miner: "ProposalMiner | None" = None) -> Image.Image:  # noqa: F821
     """One verifier training crop of class ``label``: one of ``targets`` (``close``, ``watch_ad``,
     ...) or the negative class (``other`` / ``not_close``), whose partial-target crops are cut from
-    sprites of ``targets``."""
+    sprites of ``targets``. With a ``miner`` (see :mod:`gaa_mlops.data.mining`) a share of them are
+    cut around the detector's proposals."""
+    if miner is not None and miner.wants(rng, label):
+        mined = miner.crop(rng, assets, label, size)
+        if mined is not None:
+            return mined
     margin = uniform(rng, recipe.get("crop_margin", [0.3, 0.3]))
     j = float(recipe.get("crop_jitter", 0.0))
     shift = (float(rng.uniform(-j, j)), float(rng.uniform(-j, j))) if j > 0 else (0.0, 0.0)

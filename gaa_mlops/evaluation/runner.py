@@ -36,6 +36,7 @@ class EvaluationResult:
     label: str = "close"      # the primary class
     per_class_rows: dict[str, list[dict]] = field(default_factory=dict)    # every class, primary included
     per_class_curves: dict[str, dict] = field(default_factory=dict)
+    precision: str = "fp32"   # the verifier's precision GameEye actually ran
 
     @property
     def classes(self) -> list[str]:
@@ -89,12 +90,12 @@ class StageMetrics:
 
 
 def run_evaluation(ssd_weights: str, resnet_weights: str, shots: Sequence[Screenshot],
-                   regions: str = "full") -> EvaluationResult:
+                   regions: str = "full", precision: str = "auto") -> EvaluationResult:
     """Load GameEye as the server does, warm it up, then time and score every screenshot."""
     if not shots:
         raise ValueError("no evaluation screenshots")
     t0 = time.perf_counter()
-    eye = GameEye(ssd_weights, resnet_weights, regions=regions)
+    eye = GameEye(ssd_weights, resnet_weights, regions=regions, precision=precision)
     load_ms = (time.perf_counter() - t0) * 1000
     eye.detect_file(shots[0].path)  # warm-up: first-call allocations are not what the bot sees
     classes, primary = list(eye.labels), eye.label
@@ -126,4 +127,4 @@ def run_evaluation(ssd_weights: str, resnet_weights: str, shots: Sequence[Screen
     metrics |= stages.compute()
     curves = {c: tap_pr_curve(outcomes[c]) for c in classes}
     return EvaluationResult(metrics=metrics, rows=rows[primary], curve=curves[primary], label=primary,
-                            per_class_rows=rows, per_class_curves=curves)
+                            per_class_rows=rows, per_class_curves=curves, precision=eye.precision)

@@ -233,6 +233,22 @@ def fit(task: str, model: nn.Module, train_set: Dataset, val_set: Dataset, setti
                      stopped_early=stopped_early, class_thresholds=per_class)
 
 
+def calibration_crops(dataset_dir: Path, classes: list[str], per_class: int = 32) -> torch.Tensor:
+    """uint8 [N, S, S, 3]: the first ``per_class`` validation crops of each class of a verifier
+    dataset. Stored in the weight file, they let GameEye quantize the verifier to int8 on the
+    server (``game_eye.quantize``) without the dataset."""
+    import numpy as np
+    from PIL import Image
+
+    crops = []
+    for cls in classes:
+        files = sorted((Path(dataset_dir) / "val" / cls).glob("*.png"), key=lambda p: int(p.stem))[:per_class]
+        crops += [np.asarray(Image.open(f).convert("RGB"), dtype=np.uint8) for f in files]
+    if not crops:
+        raise ValueError(f"verifier dataset {dataset_dir} has no validation crops to calibrate with")
+    return torch.from_numpy(np.stack(crops))
+
+
 def weight_payload(result: FitResult, arch: str, classes: list[str], image_size: Any, model_kwargs: dict,
                    dataset_digest: str, run_id: str, model_name: str) -> dict[str, Any]:
     """The gaa-weights/1 document for the best state (``version`` is filled in at registration)."""

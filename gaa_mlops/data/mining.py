@@ -1,0 +1,109 @@
+"""Verifier crops cut around what the DETECTOR proposes on composed screens (hard-example mining).
+
+At run time the verifier only ever sees the detector's top-K proposals, so its hardest negatives
+are the detector's false proposals (the "×" of "×2 BONUS", a katakana ン, an info icon ...) and its
+positives are close buttons boxed as loosely as the detector boxes them. Random sprite crops miss
+most of those. :class:`ProposalMiner` composes full-resolution screens from the same projects
+(:func:`gaa_mlops.data.compose.compose_screen`), runs GameEye's own detector stage on them (same
+code path as the server: threshold, NMS, top-K) and cuts the crop with the runtime crop policy
+(:func:`game_eye.crops.verifier_crop` at ``RUNTIME_MARGIN``).
+
+Recipe (``model.dataset.hard_negatives`` of the verifier)::
+
+    detector: null            # detector weights (file | models:/... | runs:/...); null: no mining
+    negative_share: 0.5       # share of not_close crops mined from false proposals
+    positive_share: 0.3       # share of close crops mined from proposals on the true button
+    screens: {...}            # compose_screen recipe of the mined screens (screen_sizes, distractors ...)
+"""
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence
+
+import numpy as np
+from PIL import Image
+
+from gaa_mlops.data.assets import Assets
+from gaa_mlops.data.compose import compose_screen
+from gaa_mlops.projects import is_negative
+from game_eye.crops import RUNTIME_MARGIN, verifier_crop
+
+SCREENS_PER_CROP = 4          # composed screens tried before falling back to an ordinary crop
+NEGATIVE_MAX_IOU = 0.1        # a proposal this far from the true button is a false proposal
+POSITIVE_MIN_IOU = 0.5        # a proposal this close to it is the detector's box of the button
+DEFAULT_SCREEN_SIZES = [[1280, 720], [1600, 720], [2340, 1080]]
+
+
+def _iou(a, b) -> float:
+    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = iw * ih
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _centre_in(box, t) -> bool:
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    return t[0] <= cx <= t[2] and t[1] <= cy <= t[3]
+
+
+def proposals_of(positive: bool, proposals: Sequence[Sequence[float]], truth: Sequence[Sequence[float]],
+                 everything: Optional[Sequence[Sequence[float]]] = None) -> list:
+    """The proposals that make an example. ``positive``: those on a ``truth`` box (IoU >=
+    ``POSITIVE_MIN_IOU``; ``truth`` = the boxes of the proposals' own class). Negative: those clear
+    of ``everything`` (every target box of any class, default ``truth``: IoU <= ``NEGATIVE_MAX_IOU``
+    and centre outside). Proposals in between are ambiguous and make no example."""
+    everything = truth if everything is None else everything
+    out = []
+    for box in proposals:
+        if positive:
+            if max((_iou(box, t) for t in truth), default=0.0) >= POSITIVE_MIN_IOU:
+                out.append(list(box))
+        elif max((_iou(box, t) for t in everything), default=0.0) <= NEGATIVE_MAX_IOU and \
+                not any(_centre_in(box, t) for t in everything):
+            out.append(list(box))
+    return out
+
+
+def mining_enabled(recipe: dict[str, Any]) -> bool:
+    return bool((recipe.get("hard_negatives") or {}).get("detector"))
+
+
+class ProposalMiner:
+    """GameEye's detector stage over composed full-resolution screens; one per worker process."""
+
+    def __init__(self, detector_weights: str, recipe: dict[str, Any], threads: int = 1):
+        from game_eye.engine import GameEye
+
+        hn = recipe.get("hard_negatives") or {}
+        self.negative_share = float(hn.get("negative_share", 0.5))
+        self.positive_share = float(hn.get("positive_share", 0.3))
+        self.screen_recipe = dict(hn.get("screens") or {})
+        self.screen_sizes = self.screen_recipe.pop("screen_sizes", None) or DEFAULT_SCREEN_SIZES
+        self.eye = GameEye(detector_weights, None, num_threads=threads)
+
+    def wants(self, rng: np.random.Generator, label: str) -> bool:
+        """Should this crop of ``label`` be mined (drawn from the sample's own generator)?"""
+        share = self.negative_share if is_negative(label) else self.positive_share
+        return share > 0 and bool(rng.random() < share)    # share 0: the generator is left untouched
+
+    def crop(self, rng: np.random.Generator, assets: Assets, label: str, size: int) -> Optional[Image.Image]:
+        """A ``size`` x ``size`` crop of a proposal for class ``label``: a target class (``close``,
+        ``watch_ad``): a proposal of that class on a true box of it; the negative class: a proposal of
+        any class away from every true box. None when ``SCREENS_PER_CROP`` screens gave none."""
+        negative = is_negative(label)
+        classes = self.eye.labels if negative else [label]
+        if not negative and label not in self.eye.labels:
+            return None                        # the detector does not propose this class
+        for _ in range(SCREENS_PER_CROP):
+            H, W = (int(v) for v in self.screen_sizes[int(rng.integers(len(self.screen_sizes)))])
+            screen, truth, truth_labels = compose_screen(rng, assets, {**self.screen_recipe,
+                                                                       "screen_sizes": [[H, W]]}, (H, W))
+            candidates = []
+            for c in classes:
+                boxes, _ = self.eye.propose(screen, label=c)
+                own = [t for t, lab in zip(truth, truth_labels) if lab == c]
+                candidates += proposals_of(not negative, boxes.tolist(), own, truth)
+            if candidates:
+                box = candidates[int(rng.integers(len(candidates)))]
+                return verifier_crop(screen, box, size, RUNTIME_MARGIN)
+        return None

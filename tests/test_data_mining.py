@@ -1,0 +1,141 @@
+"""Hard-example mining for the verifier: GameEye's detector stage alone, which proposals make which
+examples, and a mined dataset build (digest by detector content, determinism, clear errors)."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from gaa_mlops.data.build import build_dataset
+from gaa_mlops.data.mining import proposals_of
+from game_eye.engine import GameEye
+from game_eye.models import build_classifier, build_detector
+from game_eye.weights import save_weights
+
+TINY = {"channels": [8, 8, 8, 16, 16]}
+RECIPE = {"n_train": 6, "n_val": 2, "seed": 0, "crop_margin": [0.1, 0.6], "crop_jitter": 0.15}
+SCREENS = {"screen_sizes": [[256, 144]], "no_close_fraction": 0.3, "distractors": [1, 3],
+           "button_width_fraction": [0.08, 0.15], "corner_fraction": 0.7}
+
+
+def _detector(path, seed=0):
+    """Untrained tiny SSD with threshold 0: it proposes boxes all over any screen."""
+    torch.manual_seed(seed)
+    m = build_detector("ssd_tiny", 2, [128, 72], **TINY)
+    return save_weights(path, dict(arch="ssd_tiny", num_classes=2, classes=["background", "close"],
+                                   image_size=[128, 72], model_kwargs=TINY, state_dict=m.state_dict(),
+                                   score_threshold=0.0, model_name="gaa-ssd", version="1"))
+
+
+def _mining(detector, negative_share=1.0, positive_share=0.0):
+    return {**RECIPE, "hard_negatives": {"detector": str(detector), "negative_share": negative_share,
+                                         "positive_share": positive_share, "screens": SCREENS}}
+
+
+def _build(pdir, names, out, recipe, **kw):
+    return build_dataset(names, pdir, out, model="resnet34", task="classification", image_size=32,
+                         classes=["close", "not_close"], recipe=recipe, progress=False, **kw)
+
+
+def _pixels(built, split="train", cls="not_close"):
+    return [np.asarray(Image.open(p)) for p in sorted((built.path / split / cls).glob("*.png"))]
+
+
+def test_proposals_of_sorts_proposals_into_examples():
+    truth = [[100, 100, 140, 140]]
+    on_button = [102, 98, 141, 139]          # IoU ~0.9
+    loose = [95, 95, 160, 160]               # IoU ~0.38: ambiguous, no example
+    inside_small = [110, 110, 125, 125]      # IoU 0.14, centre inside the button: ambiguous
+    far = [10, 10, 40, 40]
+    boxes = [on_button, loose, inside_small, far]
+    assert proposals_of(True, boxes, truth) == [on_button]
+    assert proposals_of(False, boxes, truth) == [far]
+    assert proposals_of(False, boxes, []) == boxes        # a screen without a button
+    assert proposals_of(True, boxes, []) == []
+    # several classes: a positive needs a box of its own class; a negative is clear of every box
+    watch_ad = [[5, 5, 45, 45]]
+    assert proposals_of(True, boxes, watch_ad, truth + watch_ad) == [far]      # far sits on the watch_ad box
+    assert proposals_of(False, boxes, truth, truth + watch_ad) == []
+
+
+def test_game_eye_detector_stage_alone(tmp_path):
+    det = _detector(tmp_path / "ssd.pth")
+    torch.manual_seed(0)
+    cls = save_weights(tmp_path / "cls.pth", dict(
+        arch="resnet18", num_classes=2, classes=["close", "not_close"], image_size=32, model_kwargs={},
+        state_dict=build_classifier("resnet18", 2).state_dict(), score_threshold=0.0))
+    img = Image.fromarray(np.random.default_rng(0).integers(0, 256, (256, 144, 3), dtype=np.uint8))
+    for backend in ("eager", "onnx"):
+        alone, full = GameEye(det, None, backend=backend), GameEye(det, cls, backend=backend)
+        boxes, scores = alone.propose(img)
+        ref_boxes, ref_scores = full.propose(img)
+        assert len(boxes) == 5 and torch.equal(boxes, ref_boxes) and torch.equal(scores, ref_scores)
+        assert alone.info()["resnet"] is None
+        for call in (lambda: alone.detect(img), lambda: alone.verify(img, boxes.tolist())):
+            with pytest.raises(RuntimeError, match="without verifier weights"):
+                call()
+
+
+def test_mined_build_digest_follows_detector_content_and_is_deterministic(tiny_projects, tmp_path):
+    pdir, names = tiny_projects
+    det = _detector(tmp_path / "ssd.pth")
+    plain = _build(pdir, names, tmp_path / "a", RECIPE)
+    mined = _build(pdir, names, tmp_path / "a", _mining(det))
+    assert mined.digest != plain.digest
+    assert mined.manifest["recipe"]["hard_negatives"]["detector"].startswith("sha256:")
+    assert str(tmp_path) not in str(mined.manifest), "the digest/manifest hold the content, not the path"
+    # every not_close crop mined: none equals the unmined build's; close crops untouched
+    assert not any(np.array_equal(a, b) for a, b in zip(_pixels(plain), _pixels(mined)))
+    assert all(np.array_equal(a, b) for a, b in zip(_pixels(plain, cls="close"), _pixels(mined, cls="close")))
+    # the same file elsewhere: same digest (cache hit); another build dir, 1 worker: same pixels
+    copy = tmp_path / "elsewhere" / "best_weight.pth"
+    copy.parent.mkdir()
+    shutil.copy(det, copy)
+    assert _build(pdir, names, tmp_path / "a", _mining(copy)).cache_hit
+    again = _build(pdir, names, tmp_path / "b", _mining(copy), workers=1)
+    assert again.digest == mined.digest
+    assert all(np.array_equal(a, b) for a, b in zip(_pixels(mined), _pixels(again)))
+    # other detector weights: another dataset
+    assert _build(pdir, names, tmp_path / "a", _mining(_detector(tmp_path / "other.pth", seed=1))).digest \
+        != mined.digest
+    # mining settings matter only when mining is on
+    off = {**RECIPE, "hard_negatives": {"detector": None, "negative_share": 0.9}}
+    assert _build(pdir, names, tmp_path / "a", off).digest == plain.digest
+
+
+def test_missing_or_bad_mining_detector_fails_naming_it_and_leaves_nothing(tiny_projects, tmp_path):
+    pdir, names = tiny_projects
+    out = tmp_path / "ds"
+    with pytest.raises(FileNotFoundError, match=r"hard_negatives\.detector.*nope\.pth"):
+        _build(pdir, names, out, _mining(tmp_path / "nope.pth"))
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"not a weight file")
+    with pytest.raises(Exception, match="bad.pth"):
+        _build(pdir, names, out, _mining(bad))
+    assert not out.exists() or not any(out.iterdir())
+    with pytest.raises(ValueError, match="only a classification"):
+        build_dataset(names, pdir, out, model="ssd", task="detection", image_size=[96, 64],
+                      classes=["background", "close"], recipe=_mining(_detector(tmp_path / "d.pth")),
+                      progress=False)
+
+
+def test_three_class_mining_builds_every_class(tmp_path):
+    """The shipped watch_ad verifier set mined with a three-class detector: one folder per class."""
+    from omegaconf import OmegaConf
+
+    repo = Path(__file__).resolve().parents[1]
+    names = list(OmegaConf.load(repo / "conf" / "projects" / "resnet34_watch_ad.yaml").include)
+    torch.manual_seed(0)
+    m = build_detector("ssd_tiny", 3, [128, 72], **TINY)
+    det = save_weights(tmp_path / "ssd3.pth", dict(
+        arch="ssd_tiny", num_classes=3, classes=["background", "close", "watch_ad"], image_size=[128, 72],
+        model_kwargs=TINY, state_dict=m.state_dict(), score_threshold=0.0))
+    recipe = {**_mining(det, negative_share=1.0, positive_share=1.0), "n_train": 3, "n_val": 1}
+    built = build_dataset(names, repo / "projects", tmp_path / "ds", model="resnet34", task="classification",
+                          image_size=32, classes=["close", "watch_ad", "other"], recipe=recipe, progress=False)
+    assert built.manifest["counts"]["train"] == {"close": 3, "watch_ad": 3, "other": 3}
+    assert all(len(_pixels(built, "train", c)) == 3 for c in ("close", "watch_ad", "other"))
