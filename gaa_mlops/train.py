@@ -44,6 +44,7 @@ from gaa_mlops.training.fit import TrainerSettings, calibration_crops, fit, weig
 from gaa_mlops.training.optim import OPTIMIZERS, SCHEDULERS
 from game_eye.models import CLASSIFIER_ARCHS, DETECTOR_ARCHS, build_classifier, build_detector
 from game_eye.quantize import CALIBRATION_KEY
+from game_eye.weights import file_sha256, load_weights
 
 log = logging.getLogger(__name__)
 NO_MLFLOW_URI = "gaa-rank-{rank}-never-logs:"  # ranks > 0 get this URI: any MLflow call there fails loudly
@@ -61,6 +62,31 @@ def check_config(cfg: DictConfig) -> None:
         raise ValueError(f"unknown trainer.optimizer {t.optimizer!r}; valid: {list(OPTIMIZERS)}")
     if t.scheduler not in SCHEDULERS:
         raise ValueError(f"unknown trainer.scheduler {t.scheduler!r}; valid: {list(SCHEDULERS)}")
+
+
+def warm_start(model: torch.nn.Module, spec: str, arch: str, classes: list[str], image_size: Any,
+               workdir: Path) -> dict[str, str]:
+    """Load the weights of ``spec`` (file, models:/name@alias, models:/name/N, runs:/id) into
+    ``model`` before training (``trainer.init_from``: fine-tune a version on new data instead of
+    starting from scratch). They must be of the same arch, classes and image size; returns the tags
+    that record where training started."""
+    path, _ = registry.fetch_weights(MlflowClient(), spec, workdir)
+    doc = load_weights(path)
+    want = {"arch": arch, "classes": list(classes), "image_size": _as_list(image_size)}
+    got = {"arch": doc["arch"], "classes": list(doc["classes"]), "image_size": _as_list(doc["image_size"])}
+    bad = [f"{k} {got[k]!r} (this model: {want[k]!r})" for k in want if got[k] != want[k]]
+    if bad:
+        raise ValueError(f"trainer.init_from={spec}: {path} cannot start this model: " + "; ".join(bad))
+    try:
+        model.load_state_dict(doc["state_dict"])
+    except RuntimeError as exc:  # model_kwargs differ: shapes do not match
+        raise ValueError(f"trainer.init_from={spec}: {path} does not fit this model's layers "
+                         f"({str(exc).splitlines()[0][:200]}); check model.model_kwargs") from exc
+    return {"gaa.init_from": spec, "gaa.init_sha256": file_sha256(path)}
+
+
+def _as_list(v: Any) -> list:
+    return [int(x) for x in v] if isinstance(v, (list, tuple)) else [int(v)]
 
 
 def check_dataset_classes(model_classes: list[str], task: str, dataset_classes: list[str], where: str) -> None:
@@ -174,6 +200,9 @@ def _train_main(cfg: DictConfig, settings: TrainerSettings, ctx: distributed.Dis
                     log_dataset(built, log_archive=not built.cache_hit)  # whoever built it logged the archive
                 torch.manual_seed(int(cfg.seed))
                 model = build_model(m.task, m.arch, classes, image_size, model_kwargs)
+                if settings.init_from and not resume_id:
+                    mlflow.set_tags(warm_start(model, settings.init_from, m.arch, classes, image_size,
+                                               workdir / "init"))
                 result = fit(m.task, model, train_set, val_set, settings, classes, int(cfg.seed), workdir,
                              resume_from, dist=ctx)
                 payload = weight_payload(result, m.arch, classes, image_size, model_kwargs, built.digest,

@@ -83,6 +83,31 @@ def test_resume_refuses_a_different_dataset(tmp_path, hydra_conf):
     assert MlflowClient().get_run(first["run_id"]).info.status == "FINISHED"
 
 
+def test_init_from_fine_tunes_a_registered_version(tmp_path, hydra_conf):
+    from gaa_mlops.train import build_model, warm_start
+
+    first = train(compose_tiny(tmp_path, "resnet34"))
+    spec = f"models:/gaa-resnet34/{first['version']}"
+    model = build_model("classification", "resnet18", ["close", "not_close"], 32, {})
+    tags = warm_start(model, spec, "resnet18", ["close", "not_close"], 32, tmp_path / "w")
+    client = MlflowClient()
+    path = registry.download_weights(client, client.get_model_version("gaa-resnet34", str(first["version"])),
+                                     tmp_path / "dl")
+    doc = load_weights(path)
+    assert all(torch.equal(v, doc["state_dict"][k]) for k, v in model.state_dict().items())
+    assert tags == {"gaa.init_from": spec, "gaa.init_sha256": file_sha256(path)}
+    # a training run started from it records where it started
+    second = train(compose_tiny(tmp_path, "resnet34", f"trainer.init_from={spec}"))
+    run_tags = MlflowClient().get_run(second["run_id"]).data.tags
+    assert run_tags["gaa.init_from"] == spec and run_tags["gaa.init_sha256"] == tags["gaa.init_sha256"]
+    # another arch or image size is refused, naming what differs
+    with pytest.raises(ValueError, match=r"init_from.*arch 'resnet18' \(this model: 'resnet34'\)"):
+        warm_start(build_model("classification", "resnet34", ["close", "not_close"], 32, {}), spec, "resnet34",
+                   ["close", "not_close"], 32, tmp_path / "w2")
+    with pytest.raises(ValueError, match="image_size"):
+        warm_start(model, spec, "resnet18", ["close", "not_close"], 48, tmp_path / "w3")
+
+
 def test_same_seed_same_metrics(tmp_path, hydra_conf):
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()

@@ -53,6 +53,7 @@ class TrainerSettings:
     num_workers: int = 0
     device: str = "cpu"
     resume: str | None = None
+    init_from: str | None = None
     max_minutes: float | None = None
     augment: bool = True
     calibration: dict = field(default_factory=lambda: {"target_recall": 0.99, "max_false_positive_rate": 0.005})
