@@ -269,18 +269,26 @@ def _cached(weights: Path, key: str, archs: Sequence[str]) -> Optional[tuple[Pat
 def cached_onnx(weights: str | os.PathLike, archs: Sequence[str], flag: str,
                 export: Optional[bool] = True, precision: str = "fp32") -> tuple[Path, dict[str, Any]]:
     """(path of the exported .onnx, metadata of the weight file) for ``weights``, from the cache or
-    by exporting now; ``precision="int8"`` gives the statically quantized twin of a verifier
-    (see ``game_eye.quantize``). Raises ``WeightFileError`` naming the file for a bad weight file."""
+    by exporting now. ``precision``: ``fp32``; ``int8``, the statically quantized twin of a verifier
+    (see ``game_eye.quantize``); ``auto``, int8 when the file carries calibration crops, else fp32.
+    Raises ``WeightFileError`` naming the file for a bad weight file."""
     weights = Path(weights)
     if not weights.is_file():
         raise WeightFileError(f"weight file {weights} does not exist")
-    prefix = f"{weights.name}.{file_sha256(weights)[:16]}-"
-    key = f"{prefix}onnx{EXPORT_VERSION}"
-    if precision == "int8":
-        return _cached_int8(weights, archs, flag, export, key)
-    hit = _cached(weights, key, archs)
-    if hit is not None:
-        return hit
+    key = f"{weights.name}.{file_sha256(weights)[:16]}-onnx{EXPORT_VERSION}"   # hashed once per load
+    int8_key = f"{key}-int8"
+    if precision in ("int8", "auto"):
+        hit = _cached(weights, int8_key, archs)
+        if hit is not None:
+            return hit
+    fp32 = _cached(weights, key, archs) or _export(weights, archs, flag, export, key)
+    if precision == "fp32" or (precision == "auto" and not fp32[1].get(CALIBRATION_KEY)):
+        return fp32
+    return _quantize(weights, fp32, int8_key, export)
+
+
+def _export(weights: Path, archs: Sequence[str], flag: str, export: Optional[bool],
+            key: str) -> tuple[Path, dict[str, Any]]:
     if not export:
         raise FileNotFoundError(f"no exported graph cached for {weights}")
 
@@ -311,13 +319,10 @@ def cached_onnx(weights: str | os.PathLike, archs: Sequence[str], flag: str,
     raise WeightFileError(f"cannot write the ONNX export of {weights} anywhere: {last_error}")
 
 
-def _cached_int8(weights: Path, archs: Sequence[str], flag: str, export: Optional[bool],
-                 fp32_key: str) -> tuple[Path, dict[str, Any]]:
-    key = f"{fp32_key}-int8"
-    hit = _cached(weights, key, archs)
-    if hit is not None:
-        return hit
-    fp32_path, meta = cached_onnx(weights, archs, flag, export)
+def _quantize(weights: Path, fp32: tuple[Path, dict[str, Any]], key: str,
+              export: Optional[bool]) -> tuple[Path, dict[str, Any]]:
+    """The int8 twin of the float verifier graph ``fp32`` (path, meta), written next to it."""
+    fp32_path, meta = fp32
     if meta.get("arch") not in CLASSIFIER_ARCHS:
         raise WeightFileError(f"weight file {weights}: int8 is for the verifier, not arch {meta.get('arch')!r}")
     if not meta.get(CALIBRATION_KEY):
@@ -336,14 +341,6 @@ def _cached_int8(weights: Path, archs: Sequence[str], flag: str, export: Optiona
     meta = {**meta, "precision": "int8"}
     _atomic(meta_path, lambda tmp: tmp.write_text(json.dumps(meta, indent=1)))
     return onnx_path, meta
-
-
-def classifier_precision(resnet_weights, precision: str, archs: Sequence[str]) -> str:
-    """``auto`` -> ``int8`` when the verifier file carries calibration crops, else ``fp32``."""
-    if precision != "auto":
-        return precision
-    _, meta = cached_onnx(resnet_weights, archs, "--resnet-weights")
-    return "int8" if meta.get(CALIBRATION_KEY) else "fp32"
 
 
 def _load_one(cls, weights, archs: Sequence[str], flag: str, threads: int, precision: str = "fp32"):
@@ -366,5 +363,4 @@ def load_onnx_models(ssd_weights, resnet_weights, threads: int, detector_archs: 
     det = _load_one(OnnxDetector, ssd_weights, detector_archs, "--ssd-weights", threads)
     if resnet_weights is None:
         return det, None
-    precision = classifier_precision(resnet_weights, precision, classifier_archs)
     return det, _load_one(OnnxClassifier, resnet_weights, classifier_archs, "--resnet-weights", threads, precision)
