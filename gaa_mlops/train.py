@@ -35,6 +35,7 @@ from gaa_mlops import distributed, registry
 from gaa_mlops.classes import resolve_in_place
 from gaa_mlops.cli import CONF_DIR, prepare_argv
 from gaa_mlops.data.build import build_for_config
+from gaa_mlops.data.digest import normalize_image_size
 from gaa_mlops.data.loaders import ClassificationDataset, DetectionDataset
 from gaa_mlops.data.mlflow_dataset import log_dataset
 from gaa_mlops.run_logging import log_code, log_config
@@ -72,8 +73,8 @@ def warm_start(model: torch.nn.Module, spec: str, arch: str, classes: list[str],
     that record where training started."""
     path, _ = registry.fetch_weights(MlflowClient(), spec, workdir)
     doc = load_weights(path)
-    want = {"arch": arch, "classes": list(classes), "image_size": _as_list(image_size)}
-    got = {"arch": doc["arch"], "classes": list(doc["classes"]), "image_size": _as_list(doc["image_size"])}
+    want = {"arch": arch, "classes": list(classes), "image_size": normalize_image_size(image_size)}
+    got = {"arch": doc["arch"], "classes": list(doc["classes"]), "image_size": normalize_image_size(doc["image_size"])}
     bad = [f"{k} {got[k]!r} (this model: {want[k]!r})" for k in want if got[k] != want[k]]
     if bad:
         raise ValueError(f"trainer.init_from={spec}: {path} cannot start this model: " + "; ".join(bad))
@@ -83,10 +84,6 @@ def warm_start(model: torch.nn.Module, spec: str, arch: str, classes: list[str],
         raise ValueError(f"trainer.init_from={spec}: {path} does not fit this model's layers "
                          f"({str(exc).splitlines()[0][:200]}); check model.model_kwargs") from exc
     return {"gaa.init_from": spec, "gaa.init_sha256": file_sha256(path)}
-
-
-def _as_list(v: Any) -> list:
-    return [int(x) for x in v] if isinstance(v, (list, tuple)) else [int(v)]
 
 
 def check_dataset_classes(model_classes: list[str], task: str, dataset_classes: list[str], where: str) -> None:
