@@ -28,11 +28,15 @@ PALETTE = [((120, 220, 80), (60, 160, 40)), ((255, 190, 60), (235, 120, 20)), ((
            ((200, 110, 255), (130, 50, 210)), ((255, 110, 140), (215, 45, 90))]
 
 
+def font_for(text):
+    """IPA Gothic for a text with Japanese characters, DejaVu Sans Bold otherwise."""
+    return D.FONT_JA["gothic"] if any(ord(ch) > 0x3000 for ch in text) else D.FONT_LATIN["sans_bold"]
+
+
 def ad_button(rng, height):
     text = D.pick(rng, AD_TEXTS)
-    ja = any(ord(ch) > 0x3000 for ch in text)
     top, bottom = D.pick(rng, PALETTE)
-    return D.render_button(text, D.FONT_JA["gothic"] if ja else D.FONT_LATIN["sans_bold"], height, fill=top,
+    return D.render_button(text, font_for(text), height, fill=top,
                            fill2=bottom if rng.random() < 0.7 else None,
                            icon=D.pick(rng, ["play", "play_ring", "film", "tv"]), radius=float(D.pick(rng, [0.5, 0.25])),
                            outline=D.pick(rng, [None, D.WHITE]), bevel=rng.random() < 0.6,
@@ -41,9 +45,8 @@ def ad_button(rng, height):
 
 def other_button(rng, height):
     text = D.pick(rng, OTHER_TEXTS)
-    ja = any(ord(ch) > 0x3000 for ch in text)
     top, bottom = D.pick(rng, PALETTE)
-    return D.render_button(text, D.FONT_JA["gothic"] if ja else D.FONT_LATIN["sans_bold"], height, fill=top,
+    return D.render_button(text, font_for(text), height, fill=top,
                            fill2=bottom if rng.random() < 0.5 else None,
                            icon="play" if text in ("Play", "スタート") else "none", radius=0.5, bevel=rng.random() < 0.5)
 
