@@ -26,7 +26,8 @@ def sources(name, cfg):
 
 
 def test_expected_projects_present():
-    expected = {"close_plain_x", "close_circle_x", "close_square_x", "close_see_through", "neg_text_ja",
+    expected = {"close_plain_x", "close_circle_x", "close_square_x", "close_see_through", "close_varied_x",
+                "neg_text_ja",
                 "neg_text_latin", "neg_ui_icons", "backgrounds", "screens_train", "eval_screens",
                 "watch_ad_buttons", "neg_game_buttons", "eval_watch_ad"}
     assert expected <= set(PROJECTS)
