@@ -10,7 +10,8 @@ Run:
     python -m gaa_mlops.evaluate experiment=watch_ad     # three-class models on [eval_screens, eval_watch_ad]
 
 Logs click_success, false_tap_rate, miss_rate, wrong_tap_rate, ssd_map50, verifier_accuracy,
-latency p50/p95 and model load time; a results table, the worst failures and the PR curve.
+latency p50/p95 and model load time; a results table, the worst failures, the PR curve and the
+operating curve (click success / false-tap rate the same pair would get at other verifier thresholds).
 Every other class the models report (e.g. watch_ad) gets the same bot metrics under its prefix
 (``watch_ad.click_success``: tapped right on screens with a watch_ad button; ``watch_ad.false_tap_rate``:
 tapped one on screens without), its own table column, gallery and PR curve.
@@ -38,7 +39,7 @@ from gaa_mlops import registry
 from gaa_mlops.cli import CONF_DIR, prepare_argv
 from gaa_mlops.data.digest import dataset_digest
 from gaa_mlops.data.mlflow_dataset import DIGEST_CHARS, GaaDataset
-from gaa_mlops.evaluation.report import failure_gallery, pr_curve_figure
+from gaa_mlops.evaluation.report import failure_gallery, operating_curve_figure, pr_curve_figure
 from gaa_mlops.evaluation.runner import metric_name, run_evaluation
 from gaa_mlops.projects import load_project
 from gaa_mlops.tracking import setup_tracking
@@ -126,6 +127,11 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         mlflow.log_table(table, "evaluation/results.json")
         log_figure(failure_gallery(result.rows, int(ev.gallery_size)), "evaluation/worst_failures.png")
         log_figure(pr_curve_figure(result.curve, result.metrics), "evaluation/pr_curve.png")
+        if result.operating_curve:
+            mlflow.log_table({k: v.tolist() for k, v in result.operating_curve.items()},
+                             "evaluation/operating_curve.json")
+            log_figure(operating_curve_figure(result.operating_curve, result.verifier_threshold, result.metrics),
+                       "evaluation/operating_curve.png")
         for c, rows in result.per_class_rows.items():
             if c != result.label:
                 operating = {"click_success": result.metrics.get(metric_name(c, "click_success"), 0),

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from gaa_mlops.evaluation.metrics import (
+    Proposal,
     aggregate,
     evaluate_screens,
     first_close,
@@ -12,6 +13,7 @@ from gaa_mlops.evaluation.metrics import (
     point_in_box,
     screen_outcome,
     tap_pr_curve,
+    verifier_operating_curve,
 )
 from game_eye.detection_result import DetectionResult
 
@@ -99,6 +101,30 @@ def test_tap_pr_curve():
     np.testing.assert_allclose(pr["recall"], [1 / 3, 1 / 3, 2 / 3])
     np.testing.assert_allclose(pr["false_tap_rate"], [0.0, 1.0, 1.0])
     assert tap_pr_curve([screen_outcome(TRUE, [])])["thresholds"].size == 0
+
+
+def test_verifier_operating_curve_moves_the_threshold_both_ways():
+    on, off = [610, 50, 650, 90], [0, 0, 9, 9]
+    truths = [TRUE, TRUE, []]
+    proposals = [
+        # the true button (verifier unsure) and a glyph the detector likes more
+        [Proposal(on, 0.6, 0.995), Proposal(off, 0.9, 0.97)],
+        # only a glyph is proposed: a wrong tap once the verifier lets it through
+        [Proposal(off, 0.8, 0.92)],
+        # a screen without a close button: a false tap below p 0.9991
+        [Proposal(off, 0.7, 0.999)],
+    ]
+    c = verifier_operating_curve(truths, proposals, thresholds=[0.9, 0.96, 0.98, 0.9991])
+    # t=0.9: screen 0 taps the glyph (sqrt(.9*.97) > sqrt(.6*.995)), screen 1 the glyph, screen 2 taps
+    # t=0.96: screen 1 loses its tap; t=0.98: screen 0's glyph drops out, the true button is tapped;
+    # t=0.9991: nothing passes
+    np.testing.assert_allclose(c["click_success"], [0.0, 0.0, 0.5, 0.0])
+    np.testing.assert_allclose(c["wrong_tap_rate"], [1.0, 0.5, 0.0, 0.0])
+    np.testing.assert_allclose(c["miss_rate"], [0.0, 0.5, 0.5, 1.0])
+    np.testing.assert_allclose(c["false_tap_rate"], [1.0, 1.0, 1.0, 0.0])
+    np.testing.assert_allclose(c["thresholds"], [0.9, 0.96, 0.98, 0.9991])
+    with pytest.raises(ValueError, match="2 truths for 3"):
+        verifier_operating_curve(truths[:2], proposals)
 
 
 def test_latency_percentiles():

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import mlflow
 import pytest
 from hydra import compose
 from mlflow import MlflowClient
@@ -52,6 +53,15 @@ def test_pipeline_end_to_end(tmp_path, hydra_conf):
         deployed = summary["deploy"][model]
         assert file_sha256(deployed["path"]) == mv.tags["weights_sha256"]
     assert "click_success" in parent.data.metrics
+    eval_run = tags["evaluation.run_id"]
+    arts = {a.path for a in client.list_artifacts(eval_run, "evaluation")}
+    assert {"evaluation/operating_curve.png", "evaluation/operating_curve.json"} <= arts
+    curve = mlflow.artifacts.load_dict(client.get_run(eval_run).info.artifact_uri + "/evaluation/operating_curve.json")
+    columns = curve["columns"]
+    rows = [dict(zip(columns, r)) for r in curve["data"]]
+    assert [r["thresholds"] for r in rows] == sorted(r["thresholds"] for r in rows)
+    for r in rows:   # every screen is a hit, wrong tap or miss at each threshold
+        assert r["click_success"] + r["wrong_tap_rate"] + r["miss_rate"] == pytest.approx(1.0)
     # the verifier's dataset mined the proposals of the SSD trained in this very run
     ssd_sha = client.get_model_version("gaa-ssd", tags["ssd.version"]).tags["weights_sha256"]
     manifest = json.loads((tmp_path / "datasets" / f"resnet34-{tags['resnet34.dataset_digest'][:12]}"

@@ -146,6 +146,46 @@ def tap_pr_curve(outcomes: Sequence[ScreenOutcome]) -> dict[str, np.ndarray]:
             "recall": np.asarray(recall, dtype=float), "false_tap_rate": np.asarray(ftr, dtype=float)}
 
 
+VERIFIER_THRESHOLDS = (0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.998, 0.999, 0.9995, 0.9999, 0.99999)
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """One detector proposal of a screen with the verifier's probability for it."""
+    box: Sequence[float]
+    detector_score: float
+    p: float
+
+
+def verifier_operating_curve(truths: Sequence[Sequence[Sequence[float]]],
+                             proposals: Sequence[Sequence[Proposal]],
+                             thresholds: Sequence[float] = VERIFIER_THRESHOLDS,
+                             label: str = CLOSE) -> dict[str, np.ndarray]:
+    """What the bot would do at other verifier thresholds: click success, false-tap, wrong-tap and
+    miss rates as the verifier threshold ``t`` varies, everything else as deployed.
+
+    Per screen GameEye keeps the proposals with ``p >= t`` and taps the one with the highest final
+    score ``sqrt(detector_score * p)``, so unlike :func:`tap_pr_curve` this can LOWER the threshold
+    too (a proposal the deployed verifier rejected can become the tap). ``proposals[i]`` are screen
+    i's proposals of ``label`` (GameEye's top-K); arrays are aligned with ``thresholds``."""
+    if len(truths) != len(proposals):
+        raise ValueError(f"{len(truths)} truths for {len(proposals)} proposal lists")
+    rows = {k: [] for k in ("click_success", "false_tap_rate", "wrong_tap_rate", "miss_rate")}
+    for t in thresholds:
+        outs = []
+        for truth, props in zip(truths, proposals):
+            kept = [{"label": label, "box": list(q.box),
+                     "score": float(np.sqrt(max(q.detector_score, 0.0) * max(q.p, 0.0)))}
+                    for q in props if q.p >= t]
+            kept.sort(key=lambda d: d["score"], reverse=True)
+            outs.append(screen_outcome(truth, kept, label))
+        agg = aggregate(outs)
+        for k in rows:
+            rows[k].append(agg[k])
+    return {"thresholds": np.asarray(thresholds, dtype=float),
+            **{k: np.asarray(v, dtype=float) for k, v in rows.items()}}
+
+
 def latency_percentiles(ms: Sequence[float], percentiles: Sequence[float] = (50, 95)) -> dict[str, float]:
     """{"p50": ..., "p95": ...} (linear interpolation, numpy's default); NaN for an empty list."""
     arr = np.asarray([float(v) for v in ms], dtype=float)

@@ -1,4 +1,5 @@
-"""Evaluation artifacts people look at: the PR curve and a gallery of the worst failures."""
+"""Evaluation artifacts people look at: the PR curve, the operating curve over verifier thresholds and a
+gallery of the worst failures."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -7,6 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 from PIL import Image  # noqa: E402
 
@@ -31,6 +33,33 @@ def pr_curve_figure(curve: dict, operating: dict):
     if len(curve["thresholds"]):
         ax2.legend()
     ax2.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def operating_curve_figure(curve: dict, deployed_threshold: float, operating: dict):
+    """Click success, false-tap, wrong-tap and miss rates against the verifier threshold (x axis:
+    -log10(1 - t), so 0.99 / 0.999 / 0.9999 are evenly spaced), the deployed point in red."""
+    def x_of(t):
+        return -np.log10(np.clip(1.0 - np.asarray(t, dtype=float), 1e-7, None))
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    xs = x_of(curve["thresholds"])
+    for key, style in (("click_success", "o-"), ("false_tap_rate", "s-"), ("wrong_tap_rate", "^--"),
+                       ("miss_rate", "v--")):
+        ax.plot(xs, curve[key], style, label=key.replace("_", " "), ms=4)
+    if np.isfinite(deployed_threshold):
+        xd = float(x_of(deployed_threshold))
+        ax.axvline(xd, color="red", lw=1, alpha=0.6)
+        ax.scatter([xd, xd], [operating.get("click_success", np.nan), operating.get("false_tap_rate", np.nan)],
+                   c="red", zorder=3, label=f"deployed (t={deployed_threshold:.4g})")
+    ax.set_xticks(xs)
+    ax.set_xticklabels([f"{t:g}" for t in curve["thresholds"]], rotation=60, fontsize=7)
+    ax.set_xlabel("verifier threshold (p of close)")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="center left")
+    ax.set_title("what the bot would do at other verifier thresholds")
     fig.tight_layout()
     return fig
 

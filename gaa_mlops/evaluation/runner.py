@@ -17,7 +17,14 @@ from torchmetrics.detection import MeanAveragePrecision
 from torchvision.ops import box_iou
 from tqdm import tqdm
 
-from gaa_mlops.evaluation.metrics import aggregate, latency_percentiles, screen_outcome, tap_pr_curve
+from gaa_mlops.evaluation.metrics import (
+    Proposal,
+    aggregate,
+    latency_percentiles,
+    screen_outcome,
+    tap_pr_curve,
+    verifier_operating_curve,
+)
 from gaa_mlops.projects import Screenshot
 from game_eye.engine import GameEye
 
@@ -37,6 +44,8 @@ class EvaluationResult:
     per_class_rows: dict[str, list[dict]] = field(default_factory=dict)    # every class, primary included
     per_class_curves: dict[str, dict] = field(default_factory=dict)
     precision: str = "fp32"   # the verifier's precision GameEye actually ran
+    operating_curve: dict = field(default_factory=dict)   # primary class at other verifier thresholds
+    verifier_threshold: float = float("nan")              # the primary class's deployed threshold
 
     @property
     def classes(self) -> list[str]:
@@ -58,13 +67,16 @@ def class_metrics(outcomes) -> dict[str, float]:
 
 
 class StageMetrics:
-    """mAP@0.5 of the detector stage alone, and verifier accuracy on crops (true boxes = close,
-    proposals away from every true box = not close) at the verifier's threshold."""
+    """mAP@0.5 of the detector stage alone, verifier accuracy on crops (true boxes = close,
+    proposals away from every true box = not close) at the verifier's threshold, and every
+    screen's proposals with their verifier probability (for the operating curve)."""
 
     def __init__(self, eye: GameEye):
         self.eye = eye
         self.map = MeanAveragePrecision(iou_thresholds=[0.5], box_format="xyxy")
         self.correct = self.total = 0
+        self.truths: list[list[list[float]]] = []
+        self.proposals: list[list[Proposal]] = []
 
     def update(self, img: Image.Image, truth_boxes: Sequence[Sequence[float]]) -> None:
         """``truth_boxes``: the true boxes of the primary class (the one ``propose``/``verify`` use)."""
@@ -73,6 +85,10 @@ class StageMetrics:
         ones = torch.ones(len(boxes), dtype=torch.long)
         self.map.update([{"boxes": boxes, "scores": scores, "labels": ones}],
                         [{"boxes": truth, "labels": torch.ones(len(truth), dtype=torch.long)}])
+        probs = self.eye.verify(img, boxes.tolist()) if len(boxes) else []
+        self.truths.append([list(b) for b in truth_boxes])
+        self.proposals.append([Proposal(b, float(sc), float(p))
+                               for b, sc, p in zip(boxes.tolist(), scores.tolist(), probs)])
         away = boxes
         if len(boxes) and len(truth):
             away = boxes[box_iou(boxes, truth).max(1).values < 0.3]
@@ -87,6 +103,9 @@ class StageMetrics:
         map50 = float(self.map.compute()["map_50"])
         return {"ssd_map50": max(map50, 0.0), "verifier_crops": self.total,
                 "verifier_accuracy": self.correct / self.total if self.total else float("nan")}
+
+    def operating_curve(self) -> dict:
+        return verifier_operating_curve(self.truths, self.proposals, label=self.eye.label)
 
 
 def run_evaluation(ssd_weights: str, resnet_weights: str, shots: Sequence[Screenshot],
@@ -127,4 +146,5 @@ def run_evaluation(ssd_weights: str, resnet_weights: str, shots: Sequence[Screen
     metrics |= stages.compute()
     curves = {c: tap_pr_curve(outcomes[c]) for c in classes}
     return EvaluationResult(metrics=metrics, rows=rows[primary], curve=curves[primary], label=primary,
-                            per_class_rows=rows, per_class_curves=curves, precision=eye.precision)
+                            per_class_rows=rows, per_class_curves=curves, precision=eye.precision,
+                            operating_curve=stages.operating_curve(), verifier_threshold=eye.cls_threshold)
