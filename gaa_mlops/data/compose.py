@@ -4,7 +4,11 @@ model's input size.
 A screen is composed on a virtual phone screen (``screen_sizes``, [H, W]): a background, 0..1 close
 sprite (``no_close_fraction`` of screens have none) ``button_width_fraction`` of the screen wide,
 ``corner_fraction`` of them in a top corner, and ``distractors`` not_close sprites (some next to the
-close button, some of its size). It is then resized to ``image_size`` ([H, W]) with PIL's
+close button, some of its size). ``card_fraction`` of the screens (default 0) are interstitials: the
+background is sometimes dimmed and a dialog card (solid panel with a picture band) covers the middle;
+a close button then sits on the card's top corner, half outside it (the commonest interstitial
+layout, and an X straddling a hard edge looks like no sprite on a flat patch), or inside the card's
+top corner. It is then resized to ``image_size`` ([H, W]) with PIL's
 antialiased bilinear resize, exactly as GameEye resizes a screenshot.
 
 Other target classes (``targets`` beyond ``close``, e.g. ``watch_ad``) are placed after the close
@@ -20,7 +24,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from gaa_mlops.data.assets import RESAMPLE, Assets, alpha_box, augment_sprite, uniform
 from gaa_mlops.projects import NEGATIVE, Screenshot
@@ -75,6 +79,55 @@ def _paste_clipped(canvas: Image.Image, sprite: Image.Image, box: Box) -> None:
     canvas.alpha_composite(layer)
 
 
+CARD_FILLS = [(255, 255, 255), (250, 244, 230), (245, 245, 250), (30, 30, 38), (52, 58, 74)]
+CARD_CORNER_PLACES = (("outside_right", 0.6), ("outside_left", 0.15), ("inside_right", 0.25))
+
+
+def _draw_card(rng: np.random.Generator, assets: Assets, canvas: Image.Image) -> Box:
+    """An interstitial dialog card on ``canvas`` (in place): maybe dim the screen, then a rounded
+    panel with a picture band; returns the card's box."""
+    rw, rh = canvas.size
+    if rng.random() < 0.5:
+        shade = Image.new("RGBA", canvas.size, (0, 0, 0, int(255 * uniform(rng, (0.35, 0.75)))))
+        canvas.alpha_composite(shade)
+    cw, ch = int(rw * uniform(rng, (0.7, 0.94))), int(rh * uniform(rng, (0.35, 0.72)))
+    x0 = int((rw - cw) / 2 + rng.uniform(-0.03, 0.03) * rw)
+    y0 = int((rh - ch) / 2 + rng.uniform(-0.08, 0.08) * rh)
+    fill = CARD_FILLS[int(rng.integers(len(CARD_FILLS)))] if rng.random() < 0.8 else \
+        tuple(int(v) for v in rng.integers(0, 256, 3))
+    radius = int(uniform(rng, (0.0, 0.06)) * rw)
+    mask = Image.new("L", canvas.size, 0)
+    ImageDraw.Draw(mask).rounded_rectangle([x0, y0, x0 + cw, y0 + ch], radius=radius, fill=255)
+    canvas.paste(Image.new("RGBA", canvas.size, (*fill, 255)), (0, 0), mask)
+    band_h = int(ch * uniform(rng, (0.3, 0.6)))
+    if band_h > 4 and rng.random() < 0.8:
+        inset = int(cw * uniform(rng, (0.0, 0.06)))
+        band = assets.background(rng, (cw - 2 * inset, band_h)).convert("RGBA")
+        canvas.alpha_composite(band, (x0 + inset, y0 + inset + int(ch * 0.04)))
+    return (x0, y0, x0 + cw, y0 + ch)
+
+
+def _card_close_position(rng: np.random.Generator, card: Box, vis: tuple[int, int, int, int]) -> tuple[float, float]:
+    """Top-left paste position of a close sprite (visible box ``vis``) on a card's top corner."""
+    vx1, vy1, vx2, vy2 = vis
+    bw, bh = vx2 - vx1, vy2 - vy1
+    r, place = rng.random(), "inside_right"
+    for name, share in CARD_CORNER_PLACES:
+        if r < share:
+            place = name
+            break
+        r -= share
+    out = uniform(rng, (0.3, 0.7))          # share of the button outside the card, each axis
+    if place == "outside_right":
+        left, top = card[2] - bw * (1 - out), card[1] - bh * out
+    elif place == "outside_left":
+        left, top = card[0] - bw * out, card[1] - bh * out
+    else:
+        pad = uniform(rng, (0.2, 0.8)) * bw
+        left, top = card[2] - bw - pad, card[1] + pad
+    return left - vx1, top - vy1
+
+
 def compose_screen(rng: np.random.Generator, assets: Assets, recipe: dict[str, Any],
                    image_size: tuple[int, int],
                    targets: Sequence[str] = ("close",)) -> tuple[Image.Image, list[Box], list[str]]:
@@ -85,6 +138,9 @@ def compose_screen(rng: np.random.Generator, assets: Assets, recipe: dict[str, A
     s = min(1.0, OVERSAMPLE * max(out_h / H, out_w / W))       # render scale of the virtual screen
     rw, rh = max(1, round(W * s)), max(1, round(H * s))
     canvas = assets.background(rng, (rw, rh)).convert("RGBA")
+    card_fraction = float(recipe.get("card_fraction", 0.0))
+    # drawn only when asked for: recipes without cards keep their random stream (and datasets)
+    card = _draw_card(rng, assets, canvas) if card_fraction > 0 and rng.random() < card_fraction else None
 
     close_box: Box | None = None
     close_sprite = None
@@ -94,8 +150,9 @@ def compose_screen(rng: np.random.Generator, assets: Assets, recipe: dict[str, A
         width = uniform(rng, recipe.get("button_width_fraction", [0.035, 0.1])) * W * s
         close_sprite = augment_sprite(rng, sprite, aug, width)
         vx1, vy1, vx2, vy2 = _visible_box(close_sprite)
-        sw, sh = close_sprite.size
-        if rng.random() < float(recipe.get("corner_fraction", 0.7)):
+        if card is not None:
+            x, y = _card_close_position(rng, card, (vx1, vy1, vx2, vy2))
+        elif rng.random() < float(recipe.get("corner_fraction", 0.7)):
             inset_x = uniform(rng, (0.0, 0.05)) * rw
             inset_y = uniform(rng, (0.0, 0.05)) * rw
             y = inset_y - vy1

@@ -1,0 +1,60 @@
+"""Screen composition: the interstitial card layout (``card_fraction``)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gaa_mlops.data.assets import Assets
+from gaa_mlops.data.compose import _card_close_position, compose_screen
+from gaa_mlops.projects import load_projects
+
+RECIPE = {"screen_sizes": [[1280, 720]], "no_close_fraction": 0.0, "distractors": [1, 2],
+          "button_width_fraction": [0.05, 0.1], "corner_fraction": 0.7}
+
+
+@pytest.fixture
+def assets(tiny_projects):
+    root, names = tiny_projects
+    return Assets(load_projects(names, root))
+
+
+def _screens(assets, recipe, n=6):
+    out = []
+    for i in range(n):
+        img, boxes, labels = compose_screen(np.random.default_rng([3, i]), assets, recipe, (96, 64))
+        out.append((np.asarray(img), boxes, labels))
+    return out
+
+
+def test_no_card_fraction_draws_the_same_screens_as_before(assets):
+    """Recipes without cards keep their random stream, so their datasets (and digests' meaning) stay."""
+    for (a, ba, _), (b, bb, _) in zip(_screens(assets, RECIPE), _screens(assets, {**RECIPE, "card_fraction": 0.0})):
+        assert np.array_equal(a, b) and ba == bb
+
+
+def test_cards_change_the_screens_and_keep_one_close_box(assets):
+    plain = _screens(assets, RECIPE)
+    carded = _screens(assets, {**RECIPE, "card_fraction": 1.0})
+    assert any(not np.array_equal(a, b) for (a, _, _), (b, _, _) in zip(plain, carded))
+    for _, boxes, labels in carded:
+        assert labels == ["close"] and len(boxes) == 1
+        x1, y1, x2, y2 = boxes[0]
+        assert 0 <= x1 < x2 <= 64 and 0 <= y1 < y2 <= 96
+
+
+def test_close_sits_on_the_cards_top_corner():
+    card = (100.0, 400.0, 620.0, 900.0)
+    vis = (3, 3, 43, 43)                                   # a 40 px button in its sprite
+    places = {"straddles_right": 0, "straddles_left": 0, "inside": 0}
+    for i in range(300):
+        x, y = _card_close_position(np.random.default_rng(i), card, vis)
+        bx1, by1 = x + vis[0], y + vis[1]
+        bx2, by2 = bx1 + 40, by1 + 40
+        if by1 < card[1] < by2:                              # half outside, across the top edge
+            assert bx1 < card[2] < bx2 or bx1 < card[0] < bx2
+            places["straddles_right" if bx1 < card[2] < bx2 else "straddles_left"] += 1
+        else:                                                # inside, near the top-right corner
+            assert card[0] <= bx1 and bx2 <= card[2] and card[1] <= by1 <= card[1] + 40
+            assert bx2 > card[2] - 80
+            places["inside"] += 1
+    assert places["straddles_right"] > places["inside"] > 0 and places["straddles_left"] > 0
