@@ -11,6 +11,7 @@ from gaa_mlops.evaluation.metrics import (
     first_close,
     latency_percentiles,
     point_in_box,
+    proposal_recall,
     screen_outcome,
     tap_pr_curve,
     verifier_operating_curve,
@@ -125,6 +126,15 @@ def test_verifier_operating_curve_moves_the_threshold_both_ways():
     np.testing.assert_allclose(c["thresholds"], [0.9, 0.96, 0.98, 0.9991])
     with pytest.raises(ValueError, match="2 truths for 3"):
         verifier_operating_curve(truths[:2], proposals)
+
+
+def test_proposal_recall_counts_screens_whose_button_was_proposed():
+    on, off = [610, 50, 650, 90], [0, 0, 9, 9]
+    truths = [TRUE, TRUE, TRUE, []]
+    proposals = [[Proposal(off, 0.9, 0.1), Proposal(on, 0.2, 0.0)],   # proposed, even if rejected later
+                 [Proposal(off, 0.9, 1.0)], [], [Proposal(on, 0.9, 1.0)]]
+    assert proposal_recall(truths, proposals) == pytest.approx(1 / 3)
+    assert math.isnan(proposal_recall([[]], [[]]))
 
 
 def test_latency_percentiles():

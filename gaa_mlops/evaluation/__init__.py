@@ -10,11 +10,12 @@ from .metrics import (
     first_close,
     latency_percentiles,
     point_in_box,
+    proposal_recall,
     screen_outcome,
     tap_pr_curve,
     verifier_operating_curve,
 )
 
 __all__ = ["OUTCOMES", "VERIFIER_THRESHOLDS", "Proposal", "ScreenOutcome", "aggregate", "box_center",
-           "evaluate_screens", "first_close", "latency_percentiles", "point_in_box", "screen_outcome",
-           "tap_pr_curve", "verifier_operating_curve"]
+           "evaluate_screens", "first_close", "latency_percentiles", "point_in_box", "proposal_recall",
+           "screen_outcome", "tap_pr_curve", "verifier_operating_curve"]

@@ -186,6 +186,14 @@ def verifier_operating_curve(truths: Sequence[Sequence[Sequence[float]]],
             **{k: np.asarray(v, dtype=float) for k, v in rows.items()}}
 
 
+def proposal_recall(truths: Sequence[Sequence[Sequence[float]]], proposals: Sequence[Sequence[Proposal]]) -> float:
+    """Share of the screens with a true box where some proposal's centre lies in one: the ceiling
+    of click success that no verifier threshold can lift (NaN without such screens)."""
+    with_truth = [(t, ps) for t, ps in zip(truths, proposals) if len(t)]
+    found = sum(any(point_in_box(box_center(q.box), b) for q in ps for b in t) for t, ps in with_truth)
+    return _rate(found, len(with_truth))
+
+
 def latency_percentiles(ms: Sequence[float], percentiles: Sequence[float] = (50, 95)) -> dict[str, float]:
     """{"p50": ..., "p95": ...} (linear interpolation, numpy's default); NaN for an empty list."""
     arr = np.asarray([float(v) for v in ms], dtype=float)

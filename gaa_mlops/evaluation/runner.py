@@ -21,6 +21,7 @@ from gaa_mlops.evaluation.metrics import (
     Proposal,
     aggregate,
     latency_percentiles,
+    proposal_recall,
     screen_outcome,
     tap_pr_curve,
     verifier_operating_curve,
@@ -67,9 +68,10 @@ def class_metrics(outcomes) -> dict[str, float]:
 
 
 class StageMetrics:
-    """mAP@0.5 of the detector stage alone, verifier accuracy on crops (true boxes = close,
-    proposals away from every true box = not close) at the verifier's threshold, and every
-    screen's proposals with their verifier probability (for the operating curve)."""
+    """mAP@0.5 of the detector stage alone, proposal recall (screens whose close button is among the
+    top-K proposals), verifier accuracy on crops (true boxes = close, proposals away from every true
+    box = not close) at the verifier's threshold, and every screen's proposals with their verifier
+    probability (for the operating curve)."""
 
     def __init__(self, eye: GameEye):
         self.eye = eye
@@ -102,7 +104,8 @@ class StageMetrics:
     def compute(self) -> dict[str, float]:
         map50 = float(self.map.compute()["map_50"])
         return {"ssd_map50": max(map50, 0.0), "verifier_crops": self.total,
-                "verifier_accuracy": self.correct / self.total if self.total else float("nan")}
+                "verifier_accuracy": self.correct / self.total if self.total else float("nan"),
+                "proposal_recall": proposal_recall(self.truths, self.proposals)}
 
     def operating_curve(self) -> dict:
         return verifier_operating_curve(self.truths, self.proposals, label=self.eye.label)
