@@ -35,16 +35,18 @@ def _torchrun(root: Path, model: str, *extra: str) -> subprocess.CompletedProces
     return proc
 
 
-# Tolerance: at lr 2e-4 over one epoch the weights move little from the (identical) init, so the
-# metrics differ only by which images share a BatchNorm batch (4 per process vs 8). Measured on
-# this config: resnet34 train_loss 0.692 vs 0.686 (1.0%), val_loss 0.6969 vs 0.6968 (0.02%).
-# 5% is five times the largest measured gap. This checks the wiring (every image counted once,
-# all-reduced means, rank 0 alone logging); it is not a convergence study.
-@pytest.mark.parametrize("model,metric,tol", [
-    ("resnet34", "train_loss", 0.05),
-    ("ssd", "train_loss", 0.05),
+# Tolerances: at lr 2e-4 over one epoch the weights move little from the (identical) init, so the
+# runs differ only by which images share a BatchNorm batch (4 per process vs 8). val_loss runs in
+# eval mode (running statistics), so it barely notices: measured 0.02% and 0.16% (resnet34). train_loss is
+# computed in train mode on batches of 4-8 crops, where the batch statistics themselves move the loss:
+# measured 1.0% on the original project set and 7.7% (resnet34) after one more close project changed
+# which crops the 16-image set holds. These check the wiring (every image counted once, all-reduced
+# means, rank 0 alone logging); they are not a convergence study.
+@pytest.mark.parametrize("model,tolerances", [
+    ("resnet34", {"val_loss": 0.02, "train_loss": 0.15}),
+    ("ssd", {"val_loss": 0.02, "train_loss": 0.15}),
 ])
-def test_two_processes_match_one_process(tmp_path, model, metric, tol):
+def test_two_processes_match_one_process(tmp_path, model, tolerances):
     one_root, two_root = tmp_path / "one", tmp_path / "two"
     one_root.mkdir()
     two_root.mkdir()
@@ -64,7 +66,7 @@ def test_two_processes_match_one_process(tmp_path, model, metric, tol):
     assert [m.step for m in client.get_metric_history(run.info.run_id, "train_loss")] == [1]
 
     ref = MlflowClient(f"sqlite:///{one_root / 'mlflow.db'}").get_run(one["run_id"])
-    for key in (metric, "val_loss"):
+    for key, tol in tolerances.items():
         a, b = ref.data.metrics[key], run.data.metrics[key]
         assert b == pytest.approx(a, rel=tol), f"{key}: 1 process {a:.4f}, 2 processes {b:.4f}"
     # the weights of the 2-process run are one ordinary gaa-weights file (no DDP 'module.' prefix)
