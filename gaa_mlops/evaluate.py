@@ -9,10 +9,10 @@ Run:
 
     python -m gaa_mlops.evaluate experiment=watch_ad     # three-class models on [eval_screens, eval_watch_ad]
 
-Logs click_success, false_tap_rate, miss_rate, wrong_tap_rate, ssd_map50, proposal_recall (the click-success
-ceiling set by the detector), verifier_accuracy,
-latency p50/p95 and model load time; a results table, the worst failures, the PR curve and the
-operating curve (click success / false-tap rate the same pair would get at other verifier thresholds).
+Logs click_success, false_tap_rate, miss_rate, wrong_tap_rate, ssd_map50, proposal_recall (the
+click-success ceiling set by the detector), verifier_accuracy, latency p50/p95 and model load time;
+a results table, the worst failures, the PR curve and the operating curve (click success / false-tap
+rate the same pair would get at other verifier thresholds).
 Every other class the models report (e.g. watch_ad) gets the same bot metrics under its prefix
 (``watch_ad.click_success``: tapped right on screens with a watch_ad button; ``watch_ad.false_tap_rate``:
 tapped one on screens without), its own table column, gallery and PR curve.

@@ -57,6 +57,11 @@ PRECISIONS = ("auto", "fp32", "int8")        # of the verifier on the onnx backe
 RegionSpec = Union[str, Sequence[Sequence[float]], None]
 
 
+def final_score(detector_score: float, p: float) -> float:
+    """The score a detection is ranked by: sqrt(detector score x verifier probability)."""
+    return math.sqrt(max(detector_score, 0.0) * max(p, 0.0))
+
+
 def _load_model(path: Union[str, os.PathLike], archs: Sequence[str], flag: str) -> tuple[dict, Any]:
     from .models import build_from_weights  # torch + torchvision
 
@@ -366,7 +371,7 @@ class GameEye:
             p = float(row[self.cls_index[c]])
             if p < self.cls_thresholds[c]:
                 continue
-            score = math.sqrt(max(s, 0.0) * max(p, 0.0))
+            score = final_score(s, p)
             out.append({"label": c, "score": min(max(round(score, 6), 0.0), 1.0),
                         "box": [round(v, 1) for v in box]})
         out.sort(key=lambda d: d["score"], reverse=True)

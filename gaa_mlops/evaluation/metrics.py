@@ -23,6 +23,8 @@ from typing import Any, Iterable, Optional, Sequence
 
 import numpy as np
 
+from game_eye.engine import final_score
+
 OUTCOMES = ("hit", "wrong_tap", "miss", "false_tap", "correct_reject")
 CLOSE = "close"
 
@@ -165,7 +167,7 @@ def verifier_operating_curve(truths: Sequence[Sequence[Sequence[float]]],
     miss rates as the verifier threshold ``t`` varies, everything else as deployed.
 
     Per screen GameEye keeps the proposals with ``p >= t`` and taps the one with the highest final
-    score ``sqrt(detector_score * p)``, so unlike :func:`tap_pr_curve` this can LOWER the threshold
+    score (``game_eye.engine.final_score``), so unlike :func:`tap_pr_curve` this can LOWER the threshold
     too (a proposal the deployed verifier rejected can become the tap). ``proposals[i]`` are screen
     i's proposals of ``label`` (GameEye's top-K); arrays are aligned with ``thresholds``."""
     if len(truths) != len(proposals):
@@ -174,8 +176,7 @@ def verifier_operating_curve(truths: Sequence[Sequence[Sequence[float]]],
     for t in thresholds:
         outs = []
         for truth, props in zip(truths, proposals):
-            kept = [{"label": label, "box": list(q.box),
-                     "score": float(np.sqrt(max(q.detector_score, 0.0) * max(q.p, 0.0)))}
+            kept = [{"label": label, "box": list(q.box), "score": final_score(q.detector_score, q.p)}
                     for q in props if q.p >= t]
             kept.sort(key=lambda d: d["score"], reverse=True)
             outs.append(screen_outcome(truth, kept, label))

@@ -91,15 +91,14 @@ class StageMetrics:
         self.truths.append([list(b) for b in truth_boxes])
         self.proposals.append([Proposal(b, float(sc), float(p))
                                for b, sc, p in zip(boxes.tolist(), scores.tolist(), probs)])
-        away = boxes
+        # negatives: the proposals away from every true box, whose p was just computed
+        away = [True] * len(boxes)
         if len(boxes) and len(truth):
-            away = boxes[box_iou(boxes, truth).max(1).values < 0.3]
-        crops = truth.tolist() + away.tolist()
-        if crops:
-            probs = self.eye.verify(img, crops)
-            labels = [True] * len(truth) + [False] * len(away)
-            self.correct += sum((p >= self.eye.cls_threshold) == lab for p, lab in zip(probs, labels))
-            self.total += len(crops)
+            away = (box_iou(boxes, truth).max(1).values < 0.3).tolist()
+        truth_probs = self.eye.verify(img, truth.tolist()) if len(truth) else []
+        judged = [(p, True) for p in truth_probs] + [(p, False) for p, a in zip(probs, away) if a]
+        self.correct += sum((p >= self.eye.cls_threshold) == lab for p, lab in judged)
+        self.total += len(judged)
 
     def compute(self) -> dict[str, float]:
         map50 = float(self.map.compute()["map_50"])
