@@ -38,11 +38,13 @@ from gaa_mlops.data.build import build_for_config
 from gaa_mlops.data.digest import normalize_image_size
 from gaa_mlops.data.loaders import ClassificationDataset, DetectionDataset
 from gaa_mlops.data.mlflow_dataset import log_dataset
+from gaa_mlops.data.verifier import runtime_margin
 from gaa_mlops.run_logging import log_code, log_config
 from gaa_mlops.tracking import TrackingError, setup_tracking
 from gaa_mlops.training import recovery
 from gaa_mlops.training.fit import TrainerSettings, calibration_crops, fit, weight_payload
 from gaa_mlops.training.optim import OPTIMIZERS, SCHEDULERS
+from game_eye.crops import MARGIN_KEY
 from game_eye.models import CLASSIFIER_ARCHS, DETECTOR_ARCHS, build_classifier, build_detector
 from game_eye.quantize import CALIBRATION_KEY
 from game_eye.weights import file_sha256, load_weights
@@ -66,15 +68,19 @@ def check_config(cfg: DictConfig) -> None:
 
 
 def warm_start(model: torch.nn.Module, spec: str, arch: str, classes: list[str], image_size: Any,
-               workdir: Path) -> dict[str, str]:
+               workdir: Path, task: str = "detection") -> dict[str, str]:
     """Load the weights of ``spec`` (file, models:/name@alias, models:/name/N, runs:/id) into
     ``model`` before training (``trainer.init_from``: fine-tune a version on new data instead of
-    starting from scratch). They must be of the same arch, classes and image size; returns the tags
-    that record where training started."""
+    starting from scratch). They must be of the same arch and classes, and a detector of the same
+    image size (its anchors depend on it; a classifier's layers do not, so a verifier may be
+    fine-tuned to larger crops); returns the tags that record where training started."""
     path, _ = registry.fetch_weights(MlflowClient(), spec, workdir)
     doc = load_weights(path)
-    want = {"arch": arch, "classes": list(classes), "image_size": normalize_image_size(image_size)}
-    got = {"arch": doc["arch"], "classes": list(doc["classes"]), "image_size": normalize_image_size(doc["image_size"])}
+    want = {"arch": arch, "classes": list(classes)}
+    got = {"arch": doc["arch"], "classes": list(doc["classes"])}
+    if task == "detection":
+        want["image_size"] = normalize_image_size(image_size)
+        got["image_size"] = normalize_image_size(doc["image_size"])
     bad = [f"{k} {got[k]!r} (this model: {want[k]!r})" for k in want if got[k] != want[k]]
     if bad:
         raise ValueError(f"trainer.init_from={spec}: {path} cannot start this model: " + "; ".join(bad))
@@ -199,13 +205,14 @@ def _train_main(cfg: DictConfig, settings: TrainerSettings, ctx: distributed.Dis
                 model = build_model(m.task, m.arch, classes, image_size, model_kwargs)
                 if settings.init_from and not resume_id:
                     mlflow.set_tags(warm_start(model, settings.init_from, m.arch, classes, image_size,
-                                               workdir / "init"))
+                                               workdir / "init", m.task))
                 result = fit(m.task, model, train_set, val_set, settings, classes, int(cfg.seed), workdir,
                              resume_from, dist=ctx)
                 payload = weight_payload(result, m.arch, classes, image_size, model_kwargs, built.digest,
                                          run_id, m.registered_name)
                 if m.task == "classification":
                     payload[CALIBRATION_KEY] = calibration_crops(built.path, classes)
+                    payload[MARGIN_KEY] = runtime_margin(built.manifest["recipe"])
                 tags = {"run_id": run_id, "dataset_digest": built.digest,
                         "git_commit": mlflow.get_run(run_id).data.tags.get("git_commit", "unknown"),
                         "val_metric_name": result.metric_name, "val_metric": f"{result.best_metric:.6f}"}

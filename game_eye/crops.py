@@ -2,12 +2,30 @@
 
 A proposal box becomes a square crop centred on the box, its side ``max(w, h) * (1 + 2 * margin)``,
 so the verifier always sees the object with some context around it, whatever its aspect ratio.
+A verifier weight file may carry its own ``crop_margin`` (the context it was trained to judge, e.g.
+1.0 so the "2" of "×2" is in view); files without the key use ``RUNTIME_MARGIN``.
 """
 from __future__ import annotations
 
 from typing import Sequence
 
 RUNTIME_MARGIN = 0.3
+MARGIN_KEY = "crop_margin"
+
+
+def crop_margin_of(doc: dict, path: object = "<weights>") -> float:
+    """The verifier's crop margin from its weight-file document (``RUNTIME_MARGIN`` when absent).
+    Raises ValueError naming ``path`` when the value is not a number in [0, 5]."""
+    value = doc.get(MARGIN_KEY)
+    if value is None:
+        return RUNTIME_MARGIN
+    try:
+        margin = float(value)
+    except (TypeError, ValueError):
+        margin = float("nan")
+    if not 0.0 <= margin <= 5.0:
+        raise ValueError(f"weight file {path}: {MARGIN_KEY} must be a number in [0, 5], got {value!r}")
+    return margin
 
 
 def square_crop_box(box: Sequence[float], margin: float = RUNTIME_MARGIN,

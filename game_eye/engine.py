@@ -17,8 +17,9 @@ Pipeline per screenshot, for each class the detector knows (``close``, ``watch_a
      system's top-left and top-right 400x400 areas) or an explicit list of [x1, y1, x2, y2];
      then the top-K per class (default 5: the verifier is most of the time per screenshot)
      proposals by detector score.
-  4. Verification: ``verifier_crop`` of every proposal from the ORIGINAL image, one batched
-     classifier forward, softmax; p = the verifier's probability of the proposal's class.
+  4. Verification: ``verifier_crop`` of every proposal from the ORIGINAL image (context: the
+     verifier file's ``crop_margin``, default 0.3), one batched classifier forward, softmax;
+     p = the verifier's probability of the proposal's class.
   5. Final score sqrt(detector_score * p); keep p >= the classifier file's threshold for that
      class; every class together, sorted by final score, highest first; each detection labelled
      with its class; boxes clipped, in original pixels, 1 decimal. A close-only pair of weight
@@ -47,7 +48,7 @@ import numpy as np
 from PIL import Image
 
 from .archs import CLASSIFIER_ARCHS, DETECTOR_ARCHS
-from .crops import RUNTIME_MARGIN, verifier_crop
+from .crops import crop_margin_of, verifier_crop
 from .detection_result import DetectionResultContainer
 from .weights import WeightFileError, file_sha256, load_weights
 
@@ -170,6 +171,10 @@ class GameEye:
         if self.cls_doc is not None:
             cs = self.cls_doc["image_size"]
             self.cls_size = int(cs[0] if isinstance(cs, (list, tuple)) else cs)
+            try:
+                self.crop_margin = crop_margin_of(self.cls_doc, self.resnet_path)
+            except ValueError as exc:
+                raise WeightFileError(str(exc)) from exc
         self.regions = regions
         resolve_regions(regions, 1, 1)  # fail early on a bad spec
         self.top_k = int(top_k)
@@ -239,6 +244,7 @@ class GameEye:
                 return None
             return {"path": path, "arch": doc["arch"], "classes": list(doc["classes"]),
                     "image_size": doc["image_size"], "score_threshold": float(doc["score_threshold"]),
+                    **({"crop_margin": self.crop_margin} if doc is self.cls_doc else {}),
                     "model_name": doc.get("model_name"), "version": doc.get("version"),
                     "run_id": doc.get("run_id"), "sha256": file_sha256(path)}
         return {"ssd": one(self.ssd_path, self.det_doc), "resnet": one(self.resnet_path, self.cls_doc),
@@ -278,7 +284,7 @@ class GameEye:
     def _probs(self, image: Image.Image, boxes: list[list[float]]) -> np.ndarray:
         """Verifier softmax [N, classes] for crops around ``boxes``, one batched forward."""
         self._require_verifier()
-        crops = [verifier_crop(image, b, self.cls_size, RUNTIME_MARGIN) for b in boxes]
+        crops = [verifier_crop(image, b, self.cls_size, self.crop_margin) for b in boxes]
         if self.backend == "onnx":
             arr = np.stack([np.asarray(c.convert("RGB"), dtype=np.uint8) for c in crops])
             return np.asarray(self._onnx_cls.probabilities(arr))

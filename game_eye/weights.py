@@ -7,7 +7,9 @@ A weight file is ``torch.save`` of a plain dict that loads with ``weights_only=T
      "model_kwargs": {...}, "state_dict": {...}, "score_threshold": 0.3,
      "run_id": "...", "model_name": "gaa-ssd", "version": "3", "dataset_digest": "..."}
 
-GameEye rebuilds the model from this file alone (see ``game_eye.models``).
+A verifier file may add ``"crop_margin": 1.0``, the context around a proposal it was trained on
+(``game_eye.crops``; absent: 0.3). GameEye rebuilds the model from this file alone (see
+``game_eye.models``).
 """
 from __future__ import annotations
 

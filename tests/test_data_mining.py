@@ -102,6 +102,11 @@ def test_mined_build_digest_follows_detector_content_and_is_deterministic(tiny_p
     # other detector weights: another dataset
     assert _build(pdir, names, tmp_path / "a", _mining(_detector(tmp_path / "other.pth", seed=1))).digest \
         != mined.digest
+    # mined crops are cut with the context GameEye will cut (runtime_crop_margin); the rest are not
+    wider = _build(pdir, names, tmp_path / "a", {**_mining(det), "runtime_crop_margin": 0.8})
+    assert wider.digest != mined.digest
+    assert not any(np.array_equal(a, b) for a, b in zip(_pixels(mined), _pixels(wider)))
+    assert all(np.array_equal(a, b) for a, b in zip(_pixels(mined, cls="close"), _pixels(wider, cls="close")))
     # mining settings matter only when mining is on
     off = {**RECIPE, "hard_negatives": {"detector": None, "negative_share": 0.9}}
     assert _build(pdir, names, tmp_path / "a", off).digest == plain.digest

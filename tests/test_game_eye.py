@@ -131,7 +131,7 @@ def test_missing_weight_file_exit_2_subprocess(files):
 
 
 @pytest.mark.parametrize("case", ["wrong_format", "truncated", "not_torch", "ssd_as_resnet", "resnet_as_ssd",
-                                  "no_close_class", "bad_state_dict"])
+                                  "no_close_class", "bad_state_dict", "bad_crop_margin"])
 def test_bad_weight_file_exit_2_names_file(files, tmp_path, capsys, case):
     ssd, res = files["ssd"], files["resnet"]
     bad = tmp_path / f"{case}.pth"
@@ -160,6 +160,11 @@ def test_bad_weight_file_exit_2_names_file(files, tmp_path, capsys, case):
         m = build_classifier("resnet18", 2)
         save_weights(bad, dict(arch="resnet34", num_classes=2, classes=["close", "not_close"], image_size=64,
                                state_dict=m.state_dict(), score_threshold=0.5))
+        res = bad
+    elif case == "bad_crop_margin":
+        m = build_classifier("resnet18", 2)
+        save_weights(bad, dict(arch="resnet18", num_classes=2, classes=["close", "not_close"], image_size=64,
+                               state_dict=m.state_dict(), score_threshold=0.5, crop_margin="wide"))
         res = bad
     assert _main("--ssd-weights", ssd, "--resnet-weights", res, files["shot.png"]) == 2
     err = capsys.readouterr().err
@@ -268,3 +273,31 @@ def test_propose_and_verify_stages_compose_to_detect(files):
     assert len(probs) == len(boxes) and all(0 <= p <= 1 for p in probs) and eye.verify(img, []) == []
     expect = sorted((round((s * p) ** 0.5, 6) for s, p in zip(scores.tolist(), probs)), reverse=True)
     np.testing.assert_allclose([d["score"] for d in eye.detect(img)], expect, atol=1e-6)
+
+
+@pytest.mark.parametrize("backend", ["eager", "onnx"])
+def test_verifier_crops_with_the_margin_its_weight_file_names(files, tmp_path, backend):
+    """A verifier trained on wider context carries ``crop_margin``; GameEye must cut its crops so,
+    and a file without the key keeps the old 0.3."""
+    from game_eye.crops import RUNTIME_MARGIN, verifier_crop
+    from game_eye.engine import GameEye
+    from game_eye.models import classifier_input
+
+    torch.manual_seed(0)
+    m = build_classifier("resnet18", 2).eval()
+    wide = save_weights(tmp_path / "wide.pth", dict(arch="resnet18", num_classes=2, classes=["close", "not_close"],
+                                                    image_size=64, state_dict=m.state_dict(), score_threshold=0.0,
+                                                    crop_margin=1.0))
+    img = Image.open(files["shot.png"]).convert("RGB")
+    boxes = [[130.0, 20.0, 170.0, 60.0], [10.0, 200.0, 40.0, 230.0]]
+
+    def p_close(margin):
+        with torch.inference_mode():
+            x = classifier_input([verifier_crop(img, b, 64, margin) for b in boxes])
+            return torch.softmax(m(x), 1)[:, 0].numpy()
+
+    eye = GameEye(files["ssd"], wide, backend=backend, precision="fp32")
+    assert eye.crop_margin == 1.0 and eye.info()["resnet"]["crop_margin"] == 1.0
+    np.testing.assert_allclose(eye.verify(img, boxes), p_close(1.0), atol=1e-4)
+    assert np.abs(p_close(1.0) - p_close(RUNTIME_MARGIN)).max() > 1e-3   # the margin changes the answer
+    assert GameEye(files["ssd"], files["resnet"], backend=backend, precision="fp32").crop_margin == RUNTIME_MARGIN

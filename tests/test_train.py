@@ -11,7 +11,7 @@ from mlflow import MlflowClient
 from gaa_mlops import registry
 from gaa_mlops.train import check_config, train
 from game_eye.models import build_from_weights
-from game_eye.weights import file_sha256, load_weights
+from game_eye.weights import file_sha256, load_weights, save_weights
 from tests.tiny import compose_tiny, hydra_init
 
 
@@ -88,8 +88,9 @@ def test_init_from_fine_tunes_a_registered_version(tmp_path, hydra_conf):
 
     first = train(compose_tiny(tmp_path, "resnet34"))
     spec = f"models:/gaa-resnet34/{first['version']}"
-    model = build_model("classification", "resnet18", ["close", "not_close"], 32, {})
-    tags = warm_start(model, spec, "resnet18", ["close", "not_close"], 32, tmp_path / "w")
+    model = build_model("classification", "resnet18", ["close", "not_close"], 48, {})
+    # a classifier's layers do not depend on the crop size: it may be fine-tuned to larger crops
+    tags = warm_start(model, spec, "resnet18", ["close", "not_close"], 48, tmp_path / "w", "classification")
     client = MlflowClient()
     path = registry.download_weights(client, client.get_model_version("gaa-resnet34", str(first["version"])),
                                      tmp_path / "dl")
@@ -97,15 +98,26 @@ def test_init_from_fine_tunes_a_registered_version(tmp_path, hydra_conf):
     assert all(torch.equal(v, doc["state_dict"][k]) for k, v in model.state_dict().items())
     assert tags == {"gaa.init_from": spec, "gaa.init_sha256": file_sha256(path)}
     # a training run started from it records where it started
-    second = train(compose_tiny(tmp_path, "resnet34", f"trainer.init_from={spec}"))
+    # ... here to larger crops with wider context, which its weight file tells GameEye
+    second = train(compose_tiny(tmp_path, "resnet34", f"trainer.init_from={spec}", "model.image_size=48",
+                                "model.dataset.runtime_crop_margin=0.8"))
     run_tags = MlflowClient().get_run(second["run_id"]).data.tags
     assert run_tags["gaa.init_from"] == spec and run_tags["gaa.init_sha256"] == tags["gaa.init_sha256"]
-    # another arch or image size is refused, naming what differs
+    second_doc = load_weights(registry.download_weights(
+        client, client.get_model_version("gaa-resnet34", str(second["version"])), tmp_path / "dl2"))
+    assert (doc["crop_margin"], second_doc["crop_margin"], second_doc["image_size"]) == (0.3, 0.8, 48)
+    # another arch is refused, naming what differs; so is a detector of another image size (anchors)
     with pytest.raises(ValueError, match=r"init_from.*arch 'resnet18' \(this model: 'resnet34'\)"):
         warm_start(build_model("classification", "resnet34", ["close", "not_close"], 32, {}), spec, "resnet34",
-                   ["close", "not_close"], 32, tmp_path / "w2")
-    with pytest.raises(ValueError, match="image_size"):
-        warm_start(model, spec, "resnet18", ["close", "not_close"], 48, tmp_path / "w3")
+                   ["close", "not_close"], 32, tmp_path / "w2", "classification")
+    kwargs = {"channels": [8, 8, 8, 16, 16]}
+    ssd = build_model("detection", "ssd_tiny", ["background", "close"], [320, 192], kwargs)
+    ssd_file = save_weights(tmp_path / "ssd.pth", dict(
+        arch="ssd_tiny", num_classes=2, classes=["background", "close"], image_size=[320, 192],
+        model_kwargs=kwargs, state_dict=ssd.state_dict(), score_threshold=0.5))
+    with pytest.raises(ValueError, match=r"image_size \(320, 192\) \(this model: \(384, 224\)\)"):
+        warm_start(build_model("detection", "ssd_tiny", ["background", "close"], [384, 224], kwargs),
+                   str(ssd_file), "ssd_tiny", ["background", "close"], [384, 224], tmp_path / "w3", "detection")
 
 
 def test_same_seed_same_metrics(tmp_path, hydra_conf):

@@ -6,7 +6,7 @@ positives are close buttons boxed as loosely as the detector boxes them. Random 
 most of those. :class:`ProposalMiner` composes full-resolution screens from the same projects
 (:func:`gaa_mlops.data.compose.compose_screen`), runs GameEye's own detector stage on them (same
 code path as the server: threshold, NMS, top-K) and cuts the crop with the runtime crop policy
-(:func:`game_eye.crops.verifier_crop` at ``RUNTIME_MARGIN``).
+(:func:`game_eye.crops.verifier_crop` at the recipe's ``runtime_crop_margin``).
 
 Recipe (``model.dataset.hard_negatives`` of the verifier)::
 
@@ -24,8 +24,9 @@ from PIL import Image
 
 from gaa_mlops.data.assets import Assets
 from gaa_mlops.data.compose import compose_screen
+from gaa_mlops.data.verifier import runtime_margin
 from gaa_mlops.projects import is_negative
-from game_eye.crops import RUNTIME_MARGIN, verifier_crop
+from game_eye.crops import verifier_crop
 
 SCREENS_PER_CROP = 4          # composed screens tried before falling back to an ordinary crop
 NEGATIVE_MAX_IOU = 0.1        # a proposal this far from the true button is a false proposal
@@ -79,6 +80,7 @@ class ProposalMiner:
         self.positive_share = float(hn.get("positive_share", 0.3))
         self.screen_recipe = dict(hn.get("screens") or {})
         self.screen_sizes = self.screen_recipe.pop("screen_sizes", None) or DEFAULT_SCREEN_SIZES
+        self.margin = runtime_margin(recipe)
         self.eye = GameEye(detector_weights, None, num_threads=threads)
 
     def wants(self, rng: np.random.Generator, label: str) -> bool:
@@ -105,5 +107,5 @@ class ProposalMiner:
                 candidates += proposals_of(not negative, boxes.tolist(), own, truth)
             if candidates:
                 box = candidates[int(rng.integers(len(candidates)))]
-                return verifier_crop(screen, box, size, RUNTIME_MARGIN)
+                return verifier_crop(screen, box, size, self.margin)
         return None

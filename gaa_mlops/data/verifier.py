@@ -13,6 +13,9 @@ which is what ``game_eye.crops.verifier_crop`` does.
   or a target in a far too wide context.
 * mined (``hard_negatives`` recipe): crops around the detector's own proposals on composed
   screens: false ones as the negative class, ones on a target of the same class as that class.
+
+``runtime_crop_margin`` (default ``RUNTIME_MARGIN``) is the context GameEye will cut: mined crops use
+it, the weight file stores it, and "far too wide" contexts scale with it.
 """
 from __future__ import annotations
 
@@ -24,13 +27,19 @@ from PIL import Image
 from gaa_mlops.data.assets import RESAMPLE, Assets, augment_sprite, uniform
 from gaa_mlops.data.compose import _visible_box
 from gaa_mlops.projects import NEGATIVE, is_negative
-from game_eye.crops import square_crop_box
+from game_eye.crops import RUNTIME_MARGIN, square_crop_box
 
 SPRITE_PX = {"close": (20.0, 140.0), NEGATIVE: (20.0, 220.0)}   # object widths on a phone screen
 TARGET_PX = (100.0, 560.0)       # any other target class (watch_ad buttons are wide)
 SCREEN_WIDTH_PX = (720.0, 1080.0)
 HALF_OUT = (0.35, 0.8)           # share of the button's side pushed out past the crop edge
-WIDE_MARGIN = (1.5, 3.0)
+WIDE_MARGIN = (1.5, 3.0)         # a small button in far too wide a context, at RUNTIME_MARGIN (scaled)
+AWAY_CHECK_MARGIN = 0.6          # at least: the context in which an "away" window must hold no target
+
+
+def runtime_margin(recipe: dict[str, Any]) -> float:
+    """The crop margin GameEye will use with a verifier trained on ``recipe``."""
+    return float(recipe.get("runtime_crop_margin", RUNTIME_MARGIN))
 
 
 def _cut(canvas_fn, box, margin: float, shift: tuple[float, float], size: int) -> Image.Image:
@@ -90,14 +99,15 @@ def _shot_crop(rng, assets: Assets, box_fn, margin, shift, size, label: str = "c
     return _cut(lambda x1, y1, x2, y2: img.crop((x1, y1, x2, y2)), box, margin, shift, size)
 
 
-def _away_box(rng, shot, img, tries: int = 10):
-    """A random object-sized box whose crop holds at most a quarter of any target box."""
+def _away_box(rng, shot, img, margin: float, tries: int = 10):
+    """A random object-sized box whose crop (at ``margin``, at least ``AWAY_CHECK_MARGIN``) holds at
+    most a quarter of any target box."""
     W, H = img.size
     for _ in range(tries):
         w = uniform(rng, SPRITE_PX[NEGATIVE]) * W / 1080.0
         h = w * uniform(rng, (0.5, 2.0))
         x, y = rng.uniform(0, max(1.0, W - w)), rng.uniform(0, max(1.0, H - h))
-        cx1, cy1, cx2, cy2 = square_crop_box((x, y, x + w, y + h), 0.6, (0.0, 0.0))
+        cx1, cy1, cx2, cy2 = square_crop_box((x, y, x + w, y + h), max(margin, AWAY_CHECK_MARGIN))
         ok = True
         for b in shot.boxes:
             iw = max(0.0, min(cx2, b[2]) - max(cx1, b[0]))
@@ -144,9 +154,10 @@ def make_crop(rng: np.random.Generator, assets: Assets, recipe: dict[str, Any], 
         half = (mag * float(np.cos(np.radians(ang))), mag * float(np.sin(np.radians(ang))))
         return _sprite_crop(rng, assets, _pick(rng, partial), margin, half, size)
     if r < 0.15 and partial:             # far too wide a context around a small button
-        return _sprite_crop(rng, assets, _pick(rng, partial), uniform(rng, WIDE_MARGIN), shift, size)
+        wide = uniform(rng, WIDE_MARGIN) * (runtime_margin(recipe) / RUNTIME_MARGIN)
+        return _sprite_crop(rng, assets, _pick(rng, partial), wide, shift, size)
     if r < 0.45:                         # a screenshot window away from its close boxes
-        out = _shot_crop(rng, assets, lambda shot, img: _away_box(rng, shot, img), margin, shift, size)
+        out = _shot_crop(rng, assets, lambda shot, img: _away_box(rng, shot, img, margin), margin, shift, size)
         if out is not None:
             return out
     if r < 0.6 or not assets.has_sprites(NEGATIVE):   # a plain background window
