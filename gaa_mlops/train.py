@@ -34,16 +34,19 @@ from omegaconf import DictConfig, OmegaConf
 from gaa_mlops import distributed, registry
 from gaa_mlops.classes import resolve_in_place
 from gaa_mlops.cli import CONF_DIR, prepare_argv
-from gaa_mlops.data.build import build_for_config
+from gaa_mlops.data.assets import Assets
+from gaa_mlops.data.build import build_for_config, mining_detector
 from gaa_mlops.data.digest import normalize_image_size
 from gaa_mlops.data.loaders import ClassificationDataset, DetectionDataset
 from gaa_mlops.data.mlflow_dataset import log_dataset
 from gaa_mlops.data.verifier import runtime_margin
+from gaa_mlops.projects import load_projects
 from gaa_mlops.run_logging import log_code, log_config
 from gaa_mlops.tracking import TrackingError, setup_tracking
 from gaa_mlops.training import recovery
 from gaa_mlops.training.fit import TrainerSettings, calibration_crops, fit, weight_payload
 from gaa_mlops.training.optim import OPTIMIZERS, SCHEDULERS
+from gaa_mlops.training.screen_calibration import calibrate_verifier_payload
 from game_eye.crops import MARGIN_KEY
 from game_eye.models import CLASSIFIER_ARCHS, DETECTOR_ARCHS, build_classifier, build_detector
 from game_eye.quantize import CALIBRATION_KEY
@@ -90,6 +93,21 @@ def warm_start(model: torch.nn.Module, spec: str, arch: str, classes: list[str],
         raise ValueError(f"trainer.init_from={spec}: {path} does not fit this model's layers "
                          f"({str(exc).splitlines()[0][:200]}); check model.model_kwargs") from exc
     return {"gaa.init_from": spec, "gaa.init_sha256": file_sha256(path)}
+
+
+def _calibrate_on_screens(cfg: DictConfig, payload: dict[str, Any], workdir: Path) -> None:
+    """The verifier's close threshold from whole composed screens with its mining detector
+    (``gaa_mlops.training.screen_calibration``); skipped without mining or with ``screens: 0``."""
+    settings = OmegaConf.to_container(cfg.trainer.calibration, resolve=True)
+    detector = mining_detector(cfg)
+    if detector is None or not int(settings.get("screens", 0)) or "close" not in payload["classes"]:
+        return
+    screens = OmegaConf.to_container(cfg.model.dataset.hard_negatives.screens, resolve=True)
+    assets = Assets(load_projects(list(cfg.projects.include), cfg.paths.projects_dir,
+                                  str(cfg.projects.get("name", "")) or None))
+    cal = calibrate_verifier_payload(payload, detector, assets, screens, settings, workdir)
+    log.info("screen calibration on %d screens: close threshold %.6g (crop-calibrated %.6g): %s",
+             cal.screens, cal.threshold, payload["crop_threshold"], cal.at_threshold)
 
 
 def check_dataset_classes(model_classes: list[str], task: str, dataset_classes: list[str], where: str) -> None:
@@ -213,6 +231,7 @@ def _train_main(cfg: DictConfig, settings: TrainerSettings, ctx: distributed.Dis
                 if m.task == "classification":
                     payload[CALIBRATION_KEY] = calibration_crops(built.path, classes)
                     payload[MARGIN_KEY] = runtime_margin(built.manifest["recipe"])
+                    _calibrate_on_screens(cfg, payload, workdir)
                 tags = {"run_id": run_id, "dataset_digest": built.digest,
                         "git_commit": mlflow.get_run(run_id).data.tags.get("git_commit", "unknown"),
                         "val_metric_name": result.metric_name, "val_metric": f"{result.best_metric:.6f}"}

@@ -9,7 +9,8 @@ from hydra import compose
 from mlflow import MlflowClient
 
 from gaa_mlops.pipeline import PipelineStepError, run_pipeline
-from game_eye.weights import file_sha256
+from gaa_mlops.training.screen_calibration import THRESHOLD_GRID
+from game_eye.weights import file_sha256, load_weights
 from tests.tiny import MODEL_OVERRIDES, hydra_init, tiny_overrides
 
 
@@ -67,6 +68,17 @@ def test_pipeline_end_to_end(tmp_path, hydra_conf):
     manifest = json.loads((tmp_path / "datasets" / f"resnet34-{tags['resnet34.dataset_digest'][:12]}"
                            / "manifest.json").read_text())
     assert manifest["recipe"]["hard_negatives"]["detector"] == f"sha256:{ssd_sha}"
+    # ... and its close threshold was chosen on composed screens with that same SSD
+    ver_doc = load_weights(summary["deploy"]["resnet34"]["path"])
+    cal = ver_doc["threshold_calibration"]
+    assert cal["detector_sha256"] == ssd_sha and cal["screens"] == 6
+    assert ver_doc["score_threshold"] == ver_doc["class_thresholds"]["close"]
+    chosen = ver_doc["crop_threshold"] if cal["method"].startswith("crops") else ver_doc["score_threshold"]
+    assert ver_doc["score_threshold"] == chosen and (chosen in THRESHOLD_GRID or cal["method"] != "screens")
+    train_run = client.get_run(client.get_model_version("gaa-resnet34", tags["resnet34.version"]).run_id)
+    assert train_run.data.metrics["score_threshold"] == ver_doc["score_threshold"]
+    assert {"plots/screen_operating_curve.png", "plots/screen_operating_curve.json"} <= \
+        {a.path for a in client.list_artifacts(train_run.info.run_id, "plots")}
     assert summary["build_datasets"]["resnet34"]["deferred"]
     # second run reuses the cached datasets
     again = _run(tmp_path, "pipeline.steps=[build_datasets]")

@@ -28,7 +28,7 @@ def tiny_overrides(root: Path, experiment: str = "gaa-test") -> list[str]:
 
 MODEL_OVERRIDES = {
     "ssd": ["model.image_size=[128,72]", "model.model_kwargs.channels=[8,8,8,16,16]"],
-    "resnet34": ["model.arch=resnet18", "model.image_size=32"],
+    "resnet34": ["model.arch=resnet18", "model.image_size=32", "trainer.calibration.screens=6"],
 }
 
 

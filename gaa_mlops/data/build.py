@@ -300,12 +300,19 @@ def build_for_config(cfg) -> BuiltDataset:
     m = cfg.model
     recipe = plain(m.dataset)
     if mining_enabled(recipe):
-        recipe["hard_negatives"]["detector"] = str(_local_detector(recipe["hard_negatives"]["detector"],
-                                                                   Path(cfg.paths.datasets_dir)))
+        recipe["hard_negatives"]["detector"] = str(mining_detector(cfg))
     return build_dataset(list(plain(cfg.projects.include)), cfg.paths.projects_dir, cfg.paths.datasets_dir,
                          model=str(m.name), task=str(m.task), image_size=plain(m.image_size),
                          classes=resolve_config_classes(cfg), recipe=recipe,
                          set_name=str(cfg.projects.get("name", "")) or None)
+
+
+def mining_detector(cfg) -> Path | None:
+    """The local file of the verifier's mining detector (``model.dataset.hard_negatives.detector``),
+    or None when mining is off."""
+    hn = cfg.model.dataset.get("hard_negatives") or {}
+    spec = hn.get("detector")
+    return _local_detector(str(spec), Path(cfg.paths.datasets_dir)) if spec else None
 
 
 def _local_detector(spec: str, datasets_dir: Path) -> Path:

@@ -37,9 +37,10 @@ def pr_curve_figure(curve: dict, operating: dict):
     return fig
 
 
-def operating_curve_figure(curve: dict, deployed_threshold: float, operating: dict):
+def operating_curve_figure(curve: dict, deployed_threshold: float, operating: dict, deployed_label: str = "deployed",
+                           max_ticks: int = 16):
     """Click success, false-tap, wrong-tap and miss rates against the verifier threshold (x axis:
-    -log10(1 - t), so 0.99 / 0.999 / 0.9999 are evenly spaced), the deployed point in red."""
+    -log10(1 - t), so 0.99 / 0.999 / 0.9999 are evenly spaced), the deployed (or chosen) point in red."""
     def x_of(t):
         return -np.log10(np.clip(1.0 - np.asarray(t, dtype=float), 1e-7, None))
 
@@ -52,9 +53,10 @@ def operating_curve_figure(curve: dict, deployed_threshold: float, operating: di
         xd = float(x_of(deployed_threshold))
         ax.axvline(xd, color="red", lw=1, alpha=0.6)
         ax.scatter([xd, xd], [operating.get("click_success", np.nan), operating.get("false_tap_rate", np.nan)],
-                   c="red", zorder=3, label=f"deployed (t={deployed_threshold:.4g})")
-    ax.set_xticks(xs)
-    ax.set_xticklabels([f"{t:g}" for t in curve["thresholds"]], rotation=60, fontsize=7)
+                   c="red", zorder=3, label=f"{deployed_label} (t={deployed_threshold:.4g})")
+    step = max(1, -(-len(xs) // max_ticks))          # a fine grid keeps every step-th label
+    ax.set_xticks(xs[::step])
+    ax.set_xticklabels([f"{t:.6g}" for t in curve["thresholds"][::step]], rotation=60, fontsize=7)
     ax.set_xlabel("verifier threshold (p of close)")
     ax.set_ylim(-0.02, 1.02)
     ax.grid(alpha=0.3)

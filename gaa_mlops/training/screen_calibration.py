@@ -1,0 +1,127 @@
+"""The verifier's close threshold, chosen where the bot lives: on whole screens, with its detector.
+
+``calibrate.verifier_threshold`` caps the share of ``not_close`` validation CROPS the verifier
+accepts. The bot lives on screens: GameEye verifies up to ``top_k`` proposals of a screen and taps
+the best one kept, so the rates that matter are taps per screen, and they depend on the detector the
+verifier serves with. This step composes screens from the verifier's own projects with its mining
+recipe (``model.dataset.hard_negatives.screens``, with a seed of its own so no screen repeats a
+training screen), runs GameEye (as deployed: same code, backend and precision) with the mining
+detector and the verifier just trained, and keeps the threshold with the highest click success
+among those whose false-tap and wrong-tap rates stay within the limits (ties: the higher one).
+When none does, the crop-calibrated threshold stays.
+
+Settings (``trainer.calibration``)::
+
+    screens: 400                  # composed screens; 0 turns this step off
+    screen_no_close_fraction: 0.5 # share of screens without a close button (false taps are measured there)
+    max_false_tap_rate: 0.01
+    max_wrong_tap_rate: 0.02
+
+Only the ``close`` class is calibrated this way; other classes keep their crop thresholds.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from tqdm import tqdm
+
+from gaa_mlops.data.assets import Assets
+from gaa_mlops.data.compose import compose_screen
+from gaa_mlops.evaluation.metrics import CLOSE, Proposal, verifier_operating_curve
+from game_eye.engine import GameEye
+
+SETTINGS = ("screen_no_close_fraction", "max_false_tap_rate", "max_wrong_tap_rate")
+SCREEN_SEED = 7_000_001       # not a dataset seed: the calibration screens are none of the training screens
+# 0.5, 0.8, then 1 - 10^-x for x = 1.0, 1.1, ... 5.0: even steps on the plot's -log10(1 - t) axis
+THRESHOLD_GRID = tuple([0.5, 0.8] + [float(1 - 10 ** -x) for x in np.round(np.arange(1.0, 5.01, 0.1), 1)])
+
+
+@dataclass
+class ScreenCalibration:
+    threshold: float              # the threshold to ship (the crop one when no grid point met the limits)
+    met_limits: bool
+    curve: dict                   # verifier_operating_curve on the composed screens
+    at_threshold: dict[str, float]
+    screens: int
+
+
+def compose_calibration_screens(assets: Assets, screen_recipe: dict[str, Any], n: int, seed: int = SCREEN_SEED,
+                                no_close_fraction: float = 0.5):
+    """``n`` full-resolution composed screens with their close boxes: (PIL image, [[x1, y1, x2, y2]])."""
+    recipe = {**screen_recipe, "no_close_fraction": no_close_fraction}
+    sizes = recipe.get("screen_sizes") or [[1280, 720]]
+    for i in range(n):
+        rng = np.random.default_rng([seed, i])
+        H, W = (int(v) for v in sizes[int(rng.integers(len(sizes)))])
+        screen, boxes, labels = compose_screen(rng, assets, {**recipe, "screen_sizes": [[H, W]]}, (H, W))
+        yield screen, [list(b) for b, lab in zip(boxes, labels) if lab == CLOSE]
+
+
+def choose_threshold(curve: dict, fallback: float, max_false_tap_rate: float,
+                     max_wrong_tap_rate: float) -> tuple[float, bool]:
+    """(threshold, met_limits): the grid point with the highest click success whose false-tap and
+    wrong-tap rates are within the limits, the higher threshold on ties; ``fallback`` when none is."""
+    ok = (curve["false_tap_rate"] <= max_false_tap_rate) & (curve["wrong_tap_rate"] <= max_wrong_tap_rate)
+    if not ok.any():
+        return float(fallback), False
+    best = np.max(curve["click_success"][ok])
+    candidates = curve["thresholds"][ok & (curve["click_success"] >= best)]
+    return float(candidates.max()), True
+
+
+def calibrate_on_screens(detector_weights: str | Path, verifier_weights: str | Path, assets: Assets,
+                         screen_recipe: dict[str, Any], settings: dict[str, Any], crop_threshold: float,
+                         thresholds: Sequence[float] = THRESHOLD_GRID, progress: bool = True) -> ScreenCalibration:
+    """Run GameEye (detector + verifier files) over composed screens and choose the close threshold."""
+    n = int(settings.get("screens", 400))
+    eye = GameEye(detector_weights, verifier_weights, label=CLOSE)
+    truths, proposals = [], []
+    screens = compose_calibration_screens(assets, screen_recipe, n,
+                                          no_close_fraction=float(settings.get("screen_no_close_fraction", 0.5)))
+    for screen, truth in tqdm(screens, total=n, desc="calibrate on screens", disable=not progress,
+                              dynamic_ncols=True):
+        boxes, scores = eye.propose(screen)
+        probs = eye.verify(screen, boxes.tolist())
+        truths.append(truth)
+        proposals.append([Proposal(b, float(s), float(p)) for b, s, p in zip(boxes.tolist(), scores.tolist(), probs)])
+    curve = verifier_operating_curve(truths, proposals, thresholds)
+    threshold, met = choose_threshold(curve, crop_threshold, float(settings.get("max_false_tap_rate", 0.01)),
+                                      float(settings.get("max_wrong_tap_rate", 0.02)))
+    at = verifier_operating_curve(truths, proposals, [threshold])
+    return ScreenCalibration(threshold=threshold, met_limits=met, curve=curve, screens=n,
+                             at_threshold={k: float(v[0]) for k, v in at.items() if k != "thresholds"})
+
+
+def calibrate_verifier_payload(payload: dict[str, Any], detector_weights: str | Path, assets: Assets,
+                               screen_recipe: dict[str, Any], settings: dict[str, Any], workdir: Path,
+                               progress: bool = True) -> ScreenCalibration:
+    """Set the close threshold of a verifier weight ``payload`` from :func:`calibrate_on_screens`
+    (the crop-calibrated one stays in the payload as ``crop_threshold``, with the screen provenance
+    under ``threshold_calibration``) and log the metrics and operating curve to the active run."""
+    import mlflow
+
+    from gaa_mlops.evaluation.report import operating_curve_figure
+    from gaa_mlops.training.plots import log_figure
+    from game_eye.weights import file_sha256, save_weights
+
+    crop_threshold = float(payload["class_thresholds"].get(CLOSE, payload["score_threshold"]))
+    trial = save_weights(Path(workdir) / "screen_calibration" / "crop_calibrated.pth", payload)
+    cal = calibrate_on_screens(detector_weights, trial, assets, screen_recipe, settings, crop_threshold,
+                               progress=progress)
+    payload["crop_threshold"] = crop_threshold
+    payload["class_thresholds"] = {**payload["class_thresholds"], CLOSE: cal.threshold}
+    payload["score_threshold"] = cal.threshold
+    payload["threshold_calibration"] = {
+        "method": "screens" if cal.met_limits else "crops (no screen threshold met the limits)",
+        "screens": cal.screens, "seed": SCREEN_SEED, "detector_sha256": file_sha256(detector_weights),
+        **{k: float(settings[k]) for k in SETTINGS if k in settings}, **cal.at_threshold}
+    mlflow.log_metrics({"crop_threshold": crop_threshold, "score_threshold": cal.threshold,
+                        "screen_calibration_met_limits": float(cal.met_limits),
+                        **{f"screen_calibration_{k}": v for k, v in cal.at_threshold.items()}})
+    mlflow.log_table({k: v.tolist() for k, v in cal.curve.items()}, "plots/screen_operating_curve.json")
+    log_figure(operating_curve_figure(cal.curve, cal.threshold, cal.at_threshold, deployed_label="chosen"),
+               "plots/screen_operating_curve.png")
+    return cal
