@@ -107,7 +107,8 @@ def calibrate_verifier_payload(payload: dict[str, Any], detector_weights: str | 
     from gaa_mlops.training.plots import log_figure
     from game_eye.weights import file_sha256, save_weights
 
-    crop_threshold = float(payload["class_thresholds"].get(CLOSE, payload["score_threshold"]))
+    crop_threshold = float(payload.get("crop_threshold",       # a recalibration keeps the first one
+                                       payload["class_thresholds"].get(CLOSE, payload["score_threshold"])))
     trial = save_weights(Path(workdir) / "screen_calibration" / "crop_calibrated.pth", payload)
     cal = calibrate_on_screens(detector_weights, trial, assets, screen_recipe, settings, crop_threshold,
                                progress=progress)
