@@ -35,12 +35,9 @@ def recalibrate(cfg) -> dict[str, Any]:
     """Fetch both weight files, choose the threshold on screens, register the verifier again."""
     import mlflow
     from mlflow import MlflowClient
-    from omegaconf import OmegaConf
 
-    from gaa_mlops.data.assets import Assets
     from gaa_mlops.deploy.cli import _setup_tracking
-    from gaa_mlops.projects import load_projects
-    from gaa_mlops.training.screen_calibration import calibrate_verifier_payload
+    from gaa_mlops.training.screen_calibration import calibrate_verifier_payload, inputs_from_config
     from game_eye.archs import CLASSIFIER_ARCHS, DETECTOR_ARCHS
     from game_eye.weights import load_weights
 
@@ -57,10 +54,7 @@ def recalibrate(cfg) -> dict[str, Any]:
         name = str(payload.get("model_name") or cfg.model.registered_name)
         for key in ("format", "model_name", "version", "run_id"):    # publish_weights writes them anew
             payload.pop(key, None)
-        settings = OmegaConf.to_container(cfg.trainer.calibration, resolve=True)
-        screens = OmegaConf.to_container(cfg.model.dataset.hard_negatives.screens, resolve=True)
-        assets = Assets(load_projects(list(cfg.projects.include), cfg.paths.projects_dir,
-                                      str(cfg.projects.get("name", "")) or None))
+        assets, screens, settings = inputs_from_config(cfg)
         with mlflow.start_run(run_name=f"recalibrate-{cfg.model.name}") as run:
             mlflow.log_params({"verifier": spec.verifier, "detector": spec.detector,
                                **{f"calibration.{k}": v for k, v in settings.items()}})

@@ -34,19 +34,17 @@ from omegaconf import DictConfig, OmegaConf
 from gaa_mlops import distributed, registry
 from gaa_mlops.classes import resolve_in_place
 from gaa_mlops.cli import CONF_DIR, prepare_argv
-from gaa_mlops.data.assets import Assets
 from gaa_mlops.data.build import build_for_config, mining_detector
 from gaa_mlops.data.digest import normalize_image_size
 from gaa_mlops.data.loaders import ClassificationDataset, DetectionDataset
 from gaa_mlops.data.mlflow_dataset import log_dataset
 from gaa_mlops.data.verifier import runtime_margin
-from gaa_mlops.projects import load_projects
 from gaa_mlops.run_logging import log_code, log_config
 from gaa_mlops.tracking import TrackingError, setup_tracking
 from gaa_mlops.training import recovery
 from gaa_mlops.training.fit import TrainerSettings, calibration_crops, fit, weight_payload
 from gaa_mlops.training.optim import OPTIMIZERS, SCHEDULERS
-from gaa_mlops.training.screen_calibration import calibrate_verifier_payload
+from gaa_mlops.training.screen_calibration import calibrate_verifier_payload, inputs_from_config
 from game_eye.crops import MARGIN_KEY
 from game_eye.models import CLASSIFIER_ARCHS, DETECTOR_ARCHS, build_classifier, build_detector
 from game_eye.quantize import CALIBRATION_KEY
@@ -98,14 +96,10 @@ def warm_start(model: torch.nn.Module, spec: str, arch: str, classes: list[str],
 def _calibrate_on_screens(cfg: DictConfig, payload: dict[str, Any], workdir: Path) -> None:
     """The verifier's close threshold from whole composed screens with its mining detector
     (``gaa_mlops.training.screen_calibration``); skipped without mining or with ``screens: 0``."""
-    settings = OmegaConf.to_container(cfg.trainer.calibration, resolve=True)
     detector = mining_detector(cfg)
-    if detector is None or not int(settings.get("screens", 0)) or "close" not in payload["classes"]:
+    if detector is None or not int(cfg.trainer.calibration.get("screens", 0)) or "close" not in payload["classes"]:
         return
-    screens = OmegaConf.to_container(cfg.model.dataset.hard_negatives.screens, resolve=True)
-    assets = Assets(load_projects(list(cfg.projects.include), cfg.paths.projects_dir,
-                                  str(cfg.projects.get("name", "")) or None))
-    cal = calibrate_verifier_payload(payload, detector, assets, screens, settings, workdir)
+    cal = calibrate_verifier_payload(payload, detector, *inputs_from_config(cfg), workdir)
     log.info("screen calibration on %d screens: close threshold %.6g (crop-calibrated %.6g): %s",
              cal.screens, cal.threshold, payload["crop_threshold"], cal.at_threshold)
 
@@ -239,7 +233,7 @@ def _train_main(cfg: DictConfig, settings: TrainerSettings, ctx: distributed.Dis
                 mlflow.set_tags({"registered_model": m.registered_name, "registered_version": mv.version})
                 summary = {"run_id": run_id, "model_name": m.registered_name, "version": int(mv.version),
                            "dataset_digest": built.digest, "best_epoch": result.best_epoch,
-                           result.metric_name: result.best_metric, "score_threshold": result.score_threshold,
+                           result.metric_name: result.best_metric, "score_threshold": payload["score_threshold"],
                            **result.final_val}
         except Exception as exc:
             if run_id is None or not recovery.server_unreachable(uri):

@@ -16,7 +16,8 @@ GROUPS = sorted(p.name for p in CONF.iterdir() if p.is_dir())
 
 def test_mlproject_entry_points_parse():
     doc = yaml.safe_load((REPO / "MLproject").read_text())
-    assert set(doc["entry_points"]) == {"main", "build_dataset", "train", "evaluate", "promote", "recalibrate", "deploy"}
+    assert set(doc["entry_points"]) == {"main", "build_dataset", "train", "evaluate", "promote", "recalibrate",
+                                        "deploy"}
     for name, ep in doc["entry_points"].items():
         module = ep["command"].split()[2]
         assert (REPO / (module.replace(".", "/") + ".py")).exists() or \

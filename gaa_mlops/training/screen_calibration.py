@@ -95,6 +95,18 @@ def calibrate_on_screens(detector_weights: str | Path, verifier_weights: str | P
                              at_threshold={k: float(v[0]) for k, v in at.items() if k != "thresholds"})
 
 
+def inputs_from_config(cfg) -> tuple[Assets, dict[str, Any], dict[str, Any]]:
+    """(assets of the verifier's project set, its mining screen recipe, ``trainer.calibration``)."""
+    from omegaconf import OmegaConf
+
+    from gaa_mlops.projects import load_projects
+
+    assets = Assets(load_projects(list(cfg.projects.include), cfg.paths.projects_dir,
+                                  str(cfg.projects.get("name", "")) or None))
+    screens = OmegaConf.to_container(cfg.model.dataset.hard_negatives.screens, resolve=True)
+    return assets, screens, OmegaConf.to_container(cfg.trainer.calibration, resolve=True)
+
+
 def calibrate_verifier_payload(payload: dict[str, Any], detector_weights: str | Path, assets: Assets,
                                screen_recipe: dict[str, Any], settings: dict[str, Any], workdir: Path,
                                progress: bool = True) -> ScreenCalibration:
