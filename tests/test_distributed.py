@@ -39,11 +39,12 @@ def _torchrun(root: Path, model: str, *extra: str) -> subprocess.CompletedProces
 # runs differ only by which images share a BatchNorm batch (4 per process vs 8). val_loss runs in
 # eval mode (running statistics), so it barely notices: measured 0.02% and 0.16% (resnet34). train_loss is
 # computed in train mode on batches of 4-8 crops, where the batch statistics themselves move the loss:
-# measured 1.0% on the original project set and 7.7% (resnet34) after one more close project changed
-# which crops the 16-image set holds. These check the wiring (every image counted once, all-reduced
-# means, rank 0 alone logging); they are not a convergence study.
+# measured 1.0% on the original project set, 7.7% (resnet34) after one more close project changed
+# which crops the 16-image set holds, and 19% once the verifier's crops took wider context
+# (crop_margin 0.8). These check the wiring (every image counted once, all-reduced means, rank 0
+# alone logging); they are not a convergence study, and val_loss is the tight check.
 @pytest.mark.parametrize("model,tolerances", [
-    ("resnet34", {"val_loss": 0.02, "train_loss": 0.15}),
+    ("resnet34", {"val_loss": 0.02, "train_loss": 0.3}),
     ("ssd", {"val_loss": 0.02, "train_loss": 0.15}),
 ])
 def test_two_processes_match_one_process(tmp_path, model, tolerances):

@@ -100,12 +100,12 @@ def test_init_from_fine_tunes_a_registered_version(tmp_path, hydra_conf):
     # a training run started from it records where it started
     # ... here to larger crops with wider context, which its weight file tells GameEye
     second = train(compose_tiny(tmp_path, "resnet34", f"trainer.init_from={spec}", "model.image_size=48",
-                                "model.dataset.runtime_crop_margin=0.8"))
+                                "model.dataset.runtime_crop_margin=0.5"))
     run_tags = MlflowClient().get_run(second["run_id"]).data.tags
     assert run_tags["gaa.init_from"] == spec and run_tags["gaa.init_sha256"] == tags["gaa.init_sha256"]
     second_doc = load_weights(registry.download_weights(
         client, client.get_model_version("gaa-resnet34", str(second["version"])), tmp_path / "dl2"))
-    assert (doc["crop_margin"], second_doc["crop_margin"], second_doc["image_size"]) == (0.3, 0.8, 48)
+    assert (doc["crop_margin"], second_doc["crop_margin"], second_doc["image_size"]) == (0.8, 0.5, 48)
     # another arch is refused, naming what differs; so is a detector of another image size (anchors)
     with pytest.raises(ValueError, match=r"init_from.*arch 'resnet18' \(this model: 'resnet34'\)"):
         warm_start(build_model("classification", "resnet34", ["close", "not_close"], 32, {}), spec, "resnet34",
