@@ -3,7 +3,7 @@
 A proposal box becomes a square crop centred on the box, its side ``max(w, h) * (1 + 2 * margin)``,
 so the verifier always sees the object with some context around it, whatever its aspect ratio.
 A verifier weight file may carry its own ``crop_margin`` (the context it was trained to judge, e.g.
-1.0 so the "2" of "×2" is in view); files without the key use ``RUNTIME_MARGIN``.
+0.8 so the "5" of "×5" is in view); files without the key use ``RUNTIME_MARGIN``.
 """
 from __future__ import annotations
 
