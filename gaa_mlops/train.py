@@ -34,7 +34,7 @@ from omegaconf import DictConfig, OmegaConf
 from gaa_mlops import distributed, registry
 from gaa_mlops.classes import resolve_in_place
 from gaa_mlops.cli import CONF_DIR, prepare_argv
-from gaa_mlops.data.build import build_for_config, mining_detector
+from gaa_mlops.data.build import BuiltDataset, build_for_config
 from gaa_mlops.data.digest import normalize_image_size
 from gaa_mlops.data.loaders import ClassificationDataset, DetectionDataset
 from gaa_mlops.data.mlflow_dataset import log_dataset
@@ -93,13 +93,13 @@ def warm_start(model: torch.nn.Module, spec: str, arch: str, classes: list[str],
     return {"gaa.init_from": spec, "gaa.init_sha256": file_sha256(path)}
 
 
-def _calibrate_on_screens(cfg: DictConfig, payload: dict[str, Any], workdir: Path) -> None:
-    """The verifier's close threshold from whole composed screens with its mining detector
-    (``gaa_mlops.training.screen_calibration``); skipped without mining or with ``screens: 0``."""
-    detector = mining_detector(cfg)
-    if detector is None or not int(cfg.trainer.calibration.get("screens", 0)) or "close" not in payload["classes"]:
+def _calibrate_on_screens(cfg: DictConfig, built: BuiltDataset, payload: dict[str, Any], workdir: Path) -> None:
+    """The verifier's close threshold from whole composed screens with the detector its dataset was
+    mined with (``gaa_mlops.training.screen_calibration``); skipped without mining or with ``screens: 0``."""
+    if built.detector is None or not int(cfg.trainer.calibration.get("screens", 0)) \
+            or "close" not in payload["classes"]:
         return
-    cal = calibrate_verifier_payload(payload, detector, *inputs_from_config(cfg), workdir)
+    cal = calibrate_verifier_payload(payload, built.detector, *inputs_from_config(cfg), workdir)
     log.info("screen calibration on %d screens: close threshold %.6g (crop-calibrated %.6g): %s",
              cal.screens, cal.threshold, payload["crop_threshold"], cal.at_threshold)
 
@@ -225,7 +225,7 @@ def _train_main(cfg: DictConfig, settings: TrainerSettings, ctx: distributed.Dis
                 if m.task == "classification":
                     payload[CALIBRATION_KEY] = calibration_crops(built.path, classes)
                     payload[MARGIN_KEY] = runtime_margin(built.manifest["recipe"])
-                    _calibrate_on_screens(cfg, payload, workdir)
+                    _calibrate_on_screens(cfg, built, payload, workdir)
                 tags = {"run_id": run_id, "dataset_digest": built.digest,
                         "git_commit": mlflow.get_run(run_id).data.tags.get("git_commit", "unknown"),
                         "val_metric_name": result.metric_name, "val_metric": f"{result.best_metric:.6f}"}

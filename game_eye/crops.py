@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from .weights import WeightFileError
+
 RUNTIME_MARGIN = 0.3
 MARGIN_KEY = "crop_margin"
 
 
 def crop_margin_of(doc: dict, path: object = "<weights>") -> float:
     """The verifier's crop margin from its weight-file document (``RUNTIME_MARGIN`` when absent).
-    Raises ValueError naming ``path`` when the value is not a number in [0, 5]."""
+    Raises WeightFileError naming ``path`` when the value is not a number in [0, 5]."""
     value = doc.get(MARGIN_KEY)
     if value is None:
         return RUNTIME_MARGIN
@@ -24,7 +26,7 @@ def crop_margin_of(doc: dict, path: object = "<weights>") -> float:
     except (TypeError, ValueError):
         margin = float("nan")
     if not 0.0 <= margin <= 5.0:
-        raise ValueError(f"weight file {path}: {MARGIN_KEY} must be a number in [0, 5], got {value!r}")
+        raise WeightFileError(f"weight file {path}: {MARGIN_KEY} must be a number in [0, 5], got {value!r}")
     return margin
 
 

@@ -171,10 +171,7 @@ class GameEye:
         if self.cls_doc is not None:
             cs = self.cls_doc["image_size"]
             self.cls_size = int(cs[0] if isinstance(cs, (list, tuple)) else cs)
-            try:
-                self.crop_margin = crop_margin_of(self.cls_doc, self.resnet_path)
-            except ValueError as exc:
-                raise WeightFileError(str(exc)) from exc
+            self.crop_margin = crop_margin_of(self.cls_doc, self.resnet_path)
         self.regions = regions
         resolve_regions(regions, 1, 1)  # fail early on a bad spec
         self.top_k = int(top_k)

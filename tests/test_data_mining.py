@@ -88,6 +88,7 @@ def test_mined_build_digest_follows_detector_content_and_is_deterministic(tiny_p
     assert mined.digest != plain.digest
     assert mined.manifest["recipe"]["hard_negatives"]["detector"].startswith("sha256:")
     assert str(tmp_path) not in str(mined.manifest), "the digest/manifest hold the content, not the path"
+    assert mined.detector == det and plain.detector is None     # the file it was mined with, for calibration
     # every not_close crop mined: none equals the unmined build's; close crops untouched
     assert not any(np.array_equal(a, b) for a, b in zip(_pixels(plain), _pixels(mined)))
     assert all(np.array_equal(a, b) for a, b in zip(_pixels(plain, cls="close"), _pixels(mined, cls="close")))
@@ -95,7 +96,8 @@ def test_mined_build_digest_follows_detector_content_and_is_deterministic(tiny_p
     copy = tmp_path / "elsewhere" / "best_weight.pth"
     copy.parent.mkdir()
     shutil.copy(det, copy)
-    assert _build(pdir, names, tmp_path / "a", _mining(copy)).cache_hit
+    hit = _build(pdir, names, tmp_path / "a", _mining(copy))
+    assert hit.cache_hit and hit.detector == copy
     again = _build(pdir, names, tmp_path / "b", _mining(copy), workers=1)
     assert again.digest == mined.digest
     assert all(np.array_equal(a, b) for a, b in zip(_pixels(mined), _pixels(again)))

@@ -54,6 +54,7 @@ class BuiltDataset:
     cache_hit: bool
     seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    detector: Path | None = None      # the local file of the detector a verifier dataset was mined with
 
     @property
     def archive(self) -> Path:
@@ -207,7 +208,8 @@ def build_dataset(projects: Sequence[str], projects_dir: str | Path, datasets_di
     final = root / name
     if (final / MANIFEST).is_file():
         manifest = json.loads((final / MANIFEST).read_text())
-        return BuiltDataset(name, final.resolve(), digest, manifest, True, time.perf_counter() - t0)
+        return BuiltDataset(name, final.resolve(), digest, manifest, True, time.perf_counter() - t0,
+                            detector=Path(detector) if detector else None)
 
     verify_images(loaded)
     assets = Assets(loaded)
@@ -274,7 +276,7 @@ def build_dataset(projects: Sequence[str], projects_dir: str | Path, datasets_di
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return BuiltDataset(name, final.resolve(), digest, manifest, False, time.perf_counter() - t0,
-                        extra={"images": len(jobs)})
+                        extra={"images": len(jobs)}, detector=Path(detector) if detector else None)
 
 
 def _archive(directory: Path, name: str) -> None:
@@ -300,19 +302,12 @@ def build_for_config(cfg) -> BuiltDataset:
     m = cfg.model
     recipe = plain(m.dataset)
     if mining_enabled(recipe):
-        recipe["hard_negatives"]["detector"] = str(mining_detector(cfg))
+        recipe["hard_negatives"]["detector"] = str(_local_detector(recipe["hard_negatives"]["detector"],
+                                                                   Path(cfg.paths.datasets_dir)))
     return build_dataset(list(plain(cfg.projects.include)), cfg.paths.projects_dir, cfg.paths.datasets_dir,
                          model=str(m.name), task=str(m.task), image_size=plain(m.image_size),
                          classes=resolve_config_classes(cfg), recipe=recipe,
                          set_name=str(cfg.projects.get("name", "")) or None)
-
-
-def mining_detector(cfg) -> Path | None:
-    """The local file of the verifier's mining detector (``model.dataset.hard_negatives.detector``),
-    or None when mining is off."""
-    hn = cfg.model.dataset.get("hard_negatives") or {}
-    spec = hn.get("detector")
-    return _local_detector(str(spec), Path(cfg.paths.datasets_dir)) if spec else None
 
 
 def _local_detector(spec: str, datasets_dir: Path) -> Path:
