@@ -16,7 +16,7 @@ All on the held-out screenshots ``projects/eval_screens/images/*.jpg``, in one r
   * stage breakdown of (b) and (c): decode, resize, detector, verifier on K crops.
 
 Latency does not depend on training except through the number of proposals: ``--proposals N``
-(default 5, GameEye's top_k: the worst case) sets both thresholds to 0 and top_k to N so every
+(default GameEye's top_k, 8: the worst case) sets both thresholds to 0 and top_k to N so every
 screenshot verifies exactly N crops. ``--proposals 0`` keeps the weight files' thresholds.
 """
 from __future__ import annotations
@@ -33,6 +33,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import REPO, cpu_note, default_weights, eval_images, median, pct, table  # noqa: E402
+
+from game_eye.engine import DEFAULT_TOP_K  # noqa: E402
 
 
 def force_proposals(eye, n: int) -> None:
@@ -87,7 +89,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--ssd-weights")
     p.add_argument("--resnet-weights")
-    p.add_argument("--proposals", type=int, default=5,
+    p.add_argument("--proposals", type=int, default=DEFAULT_TOP_K,
                    help="force N proposals per screenshot (0: the files' thresholds)")
     p.add_argument("--images", type=int, default=20, help="screenshots for the warm measurement")
     p.add_argument("--warm-reps", type=int, default=1, help="passes over the screenshots (warm)")
@@ -145,7 +147,7 @@ def main() -> int:
 
     # ---- (c) by number of proposals verified (a trained detector proposes few on most screens)
     sweep = []
-    for k in (0, 1, 3, 5, 10):
+    for k in (0, 1, 3, 5, 8, 10):
         force_proposals(eye_c, max(k, 1))
         if k == 0:
             eye_c.det_threshold, eye_c._det_score_thresh = 1.1, 1.1  # nothing passes: detector only
@@ -161,7 +163,7 @@ def main() -> int:
     old_w = tmp / "ssd300.pth"
     torch.manual_seed(0)
     torch.save(build_detector("ssd300_vgg16", 2, (300, 300)).state_dict(), old_w)
-    per_crop = max(1, -(-(n or 5) // 2))  # both corners together verify at least as many crops as (c)
+    per_crop = max(1, -(-(n or DEFAULT_TOP_K) // 2))  # both corners together verify at least as many crops as (c)
     old = [sys.executable, str(REPO / "benchmarks" / "old_setup.py"), "--ssd300", str(old_w), "--resnet", res,
            "--json", str(out), "--per-crop", str(per_crop)] + (["--threads", str(a.threads)] if a.threads else [])
     cold = {"a": [], "b": [], "c": []}

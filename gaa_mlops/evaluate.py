@@ -45,6 +45,7 @@ from gaa_mlops.evaluation.runner import metric_name, run_evaluation
 from gaa_mlops.projects import load_project
 from gaa_mlops.tracking import setup_tracking
 from gaa_mlops.training.plots import log_figure
+from game_eye.engine import DEFAULT_TOP_K
 
 log = logging.getLogger(__name__)
 HEADLINE = ("click_success", "false_tap_rate", "miss_rate", "wrong_tap_rate")
@@ -97,6 +98,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     projects = load_evaluation_projects(ev.project, cfg.paths.projects_dir)
     shots = [s for p in projects for s in (list(p.screenshots)[: ev.limit] if ev.limit else p.screenshots)]
     digest = evaluation_digest(projects)
+    top_k = DEFAULT_TOP_K if ev.top_k is None else int(ev.top_k)
     client = MlflowClient()
     nested = mlflow.active_run() is not None
     with tempfile.TemporaryDirectory(prefix="gaa-eval-") as tmp, \
@@ -105,7 +107,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         res_path, res_mv = registry.fetch_weights(client, ev.resnet_weights, Path(tmp) / "resnet")
         mlflow.set_tags({"gaa.step": "evaluate", "eval.dataset_digest": digest})
         mlflow.log_params({"ssd_weights": ev.ssd_weights, "resnet_weights": ev.resnet_weights,
-                           "regions": ev.regions, "precision": ev.precision,
+                           "regions": ev.regions, "precision": ev.precision, "top_k": top_k,
                            "project": ",".join(p.name for p in projects),
                            "limit": ev.limit,
                            "ssd_version": ssd_mv.version if ssd_mv else "file",
@@ -116,7 +118,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             counts[f"with_{c}"] = sum(1 for s in shots if s.boxes_of(c))
         _log_eval_input(projects, digest, counts)
         result = run_evaluation(str(ssd_path), str(res_path), shots, regions=ev.regions,
-                                precision=ev.precision)
+                                precision=ev.precision, top_k=top_k)
         finite = {k: v for k, v in result.metrics.items() if isinstance(v, (int, float)) and math.isfinite(v)}
         mlflow.log_metrics(finite)
         table = {k: [r[k] if not isinstance(r[k], list) else json.dumps(r[k]) for r in result.rows]
@@ -141,8 +143,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
                 log_figure(pr_curve_figure(result.per_class_curves[c], operating), f"evaluation/{c}/pr_curve.png")
         tags = {"eval.run_id": run.info.run_id, "eval.dataset_digest": digest,
                 **class_tags(result.metrics, result.classes),
-                "eval.latency_p50_ms": f"{result.metrics['latency_p50_ms']:.1f}", "eval.precision": result.precision}
-        mlflow.set_tag("eval.precision", result.precision)
+                "eval.latency_p50_ms": f"{result.metrics['latency_p50_ms']:.1f}", "eval.precision": result.precision,
+                "eval.top_k": str(top_k)}
+        mlflow.set_tags({"eval.precision": result.precision, "eval.top_k": str(top_k)})
         for mv in (ssd_mv, res_mv):
             if mv is not None:
                 registry.set_version_tags(client, mv, tags)

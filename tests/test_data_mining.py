@@ -11,8 +11,8 @@ import torch
 from PIL import Image
 
 from gaa_mlops.data.build import build_dataset
-from gaa_mlops.data.mining import proposals_of
-from game_eye.engine import GameEye
+from gaa_mlops.data.mining import LEGACY_TOP_K, ProposalMiner, proposals_of
+from game_eye.engine import DEFAULT_TOP_K, GameEye
 from game_eye.models import build_classifier, build_detector
 from game_eye.weights import save_weights
 
@@ -31,9 +31,9 @@ def _detector(path, seed=0):
                                    score_threshold=0.0, model_name="gaa-ssd", version="1"))
 
 
-def _mining(detector, negative_share=1.0, positive_share=0.0):
+def _mining(detector, negative_share=1.0, positive_share=0.0, **more):
     return {**RECIPE, "hard_negatives": {"detector": str(detector), "negative_share": negative_share,
-                                         "positive_share": positive_share, "screens": SCREENS}}
+                                         "positive_share": positive_share, "screens": SCREENS, **more}}
 
 
 def _build(pdir, names, out, recipe, **kw):
@@ -73,7 +73,7 @@ def test_game_eye_detector_stage_alone(tmp_path):
         alone, full = GameEye(det, None, backend=backend), GameEye(det, cls, backend=backend)
         boxes, scores = alone.propose(img)
         ref_boxes, ref_scores = full.propose(img)
-        assert len(boxes) == 5 and torch.equal(boxes, ref_boxes) and torch.equal(scores, ref_scores)
+        assert len(boxes) == DEFAULT_TOP_K and torch.equal(boxes, ref_boxes) and torch.equal(scores, ref_scores)
         assert alone.info()["resnet"] is None
         for call in (lambda: alone.detect(img), lambda: alone.verify(img, boxes.tolist())):
             with pytest.raises(RuntimeError, match="without verifier weights"):
@@ -109,6 +109,12 @@ def test_mined_build_digest_follows_detector_content_and_is_deterministic(tiny_p
     assert wider.digest != mined.digest
     assert not any(np.array_equal(a, b) for a, b in zip(_pixels(mined), _pixels(wider)))
     assert all(np.array_equal(a, b) for a, b in zip(_pixels(mined, cls="close"), _pixels(wider, cls="close")))
+    # mined from the detector's top_k proposals a screen, as GameEye verifies them (absent: the top 5)
+    assert ProposalMiner(str(det), _mining(det)).eye.top_k == LEGACY_TOP_K
+    assert ProposalMiner(str(det), _mining(det, top_k=8)).eye.top_k == 8
+    best_only = _build(pdir, names, tmp_path / "a", _mining(det, top_k=1))
+    assert best_only.digest != mined.digest
+    assert not all(np.array_equal(a, b) for a, b in zip(_pixels(mined), _pixels(best_only)))
     # mining settings matter only when mining is on
     off = {**RECIPE, "hard_negatives": {"detector": None, "negative_share": 0.9}}
     assert _build(pdir, names, tmp_path / "a", off).digest == plain.digest

@@ -10,6 +10,7 @@ from mlflow import MlflowClient
 
 from gaa_mlops.pipeline import PipelineStepError, run_pipeline
 from gaa_mlops.training.screen_calibration import THRESHOLD_GRID
+from game_eye.engine import DEFAULT_TOP_K
 from game_eye.weights import file_sha256, load_weights
 from tests.tiny import MODEL_OVERRIDES, hydra_init, tiny_overrides
 
@@ -49,6 +50,7 @@ def test_pipeline_end_to_end(tmp_path, hydra_conf):
         assert "candidate" in mv.aliases
         assert mv.tags["eval.run_id"] == tags["evaluation.run_id"]
         assert mv.tags["eval.precision"] == "int8"   # the deployed path: the verifier carries calibration crops
+        assert mv.tags["eval.top_k"] == str(DEFAULT_TOP_K)
         # first run: nothing to beat, so the gate passes and the version becomes champion
         assert "champion" in mv.aliases
         deployed = summary["deploy"][model]

@@ -13,6 +13,8 @@ Recipe (``model.dataset.hard_negatives`` of the verifier)::
     detector: null            # detector weights (file | models:/... | runs:/...); null: no mining
     negative_share: 0.5       # share of not_close crops mined from false proposals
     positive_share: 0.3       # share of close crops mined from proposals on the true button
+    top_k: 8                  # the detector's best proposals per screen mined from (absent: 5, the
+                              # runtime's top-K when the key was added; cached datasets keep meaning that)
     screens: {...}            # compose_screen recipe of the mined screens (screen_sizes, distractors ...)
 """
 from __future__ import annotations
@@ -32,6 +34,7 @@ SCREENS_PER_CROP = 4          # composed screens tried before falling back to an
 NEGATIVE_MAX_IOU = 0.1        # a proposal this far from the true button is a false proposal
 POSITIVE_MIN_IOU = 0.5        # a proposal this close to it is the detector's box of the button
 DEFAULT_SCREEN_SIZES = [[1280, 720], [1600, 720], [2340, 1080]]
+LEGACY_TOP_K = 5              # what a recipe without ``hard_negatives.top_k`` was mined with
 
 
 def _iou(a, b) -> float:
@@ -81,7 +84,7 @@ class ProposalMiner:
         self.screen_recipe = dict(hn.get("screens") or {})
         self.screen_sizes = self.screen_recipe.pop("screen_sizes", None) or DEFAULT_SCREEN_SIZES
         self.margin = runtime_margin(recipe)
-        self.eye = GameEye(detector_weights, None, num_threads=threads)
+        self.eye = GameEye(detector_weights, None, num_threads=threads, top_k=int(hn.get("top_k", LEGACY_TOP_K)))
 
     def wants(self, rng: np.random.Generator, label: str) -> bool:
         """Should this crop of ``label`` be mined (drawn from the sample's own generator)?"""

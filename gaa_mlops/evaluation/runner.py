@@ -27,7 +27,7 @@ from gaa_mlops.evaluation.metrics import (
     verifier_operating_curve,
 )
 from gaa_mlops.projects import Screenshot
-from game_eye.engine import GameEye
+from game_eye.engine import DEFAULT_TOP_K, GameEye
 
 # what a class other than close reports: its rates and counts (n_with: screens holding one)
 CLASS_KEYS = {"click_success": "click_success", "wrong_tap_rate": "wrong_tap_rate", "miss_rate": "miss_rate",
@@ -111,12 +111,12 @@ class StageMetrics:
 
 
 def run_evaluation(ssd_weights: str, resnet_weights: str, shots: Sequence[Screenshot],
-                   regions: str = "full", precision: str = "auto") -> EvaluationResult:
+                   regions: str = "full", precision: str = "auto", top_k: int = DEFAULT_TOP_K) -> EvaluationResult:
     """Load GameEye as the server does, warm it up, then time and score every screenshot."""
     if not shots:
         raise ValueError("no evaluation screenshots")
     t0 = time.perf_counter()
-    eye = GameEye(ssd_weights, resnet_weights, regions=regions, precision=precision)
+    eye = GameEye(ssd_weights, resnet_weights, regions=regions, precision=precision, top_k=top_k)
     load_ms = (time.perf_counter() - t0) * 1000
     eye.detect_file(shots[0].path)  # warm-up: first-call allocations are not what the bot sees
     classes, primary = list(eye.labels), eye.label
