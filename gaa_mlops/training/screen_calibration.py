@@ -12,7 +12,7 @@ When none does, the crop-calibrated threshold stays.
 
 Settings (``trainer.calibration``)::
 
-    screens: 400                  # composed screens; 0 turns this step off
+    screens: 800                  # composed screens; 0 turns this step off
     screen_no_close_fraction: 0.5 # share of screens without a close button (false taps are measured there)
     max_false_tap_rate: 0.01
     max_wrong_tap_rate: 0.02
@@ -76,7 +76,7 @@ def calibrate_on_screens(detector_weights: str | Path, verifier_weights: str | P
                          screen_recipe: dict[str, Any], settings: dict[str, Any], crop_threshold: float,
                          thresholds: Sequence[float] = THRESHOLD_GRID, progress: bool = True) -> ScreenCalibration:
     """Run GameEye (detector + verifier files) over composed screens and choose the close threshold."""
-    n = int(settings.get("screens", 400))
+    n = int(settings.get("screens", 800))
     eye = GameEye(detector_weights, verifier_weights, label=CLOSE)
     truths, proposals = [], []
     screens = compose_calibration_screens(assets, screen_recipe, n,
