@@ -5,12 +5,16 @@ Run:
     mlflow run . --env-manager local -P overrides="experiment=quick"  # the same through MLproject
     python -m gaa_mlops.pipeline steps=[train_resnet34,evaluate] note="more kanji negatives"
     python -m gaa_mlops.pipeline pipeline.models.ssd.projects=ssd pipeline.models.resnet34.projects=no_ja_text
+    python -m gaa_mlops.pipeline steps=[train_ssd,evaluate,promote]   # + recalibrate_resnet34 after train_ssd
     python -m gaa_mlops.pipeline resume=<parent run id>              # after a failed step
     python -m gaa_mlops.pipeline -m trainer.lr=0.01,0.003             # one parent run per job
 
 The parent run is the "learning task output": its tags link the child runs, both dataset digests,
 both model versions and the evaluation; ``note`` becomes its description in the MLflow UI.
 Every step records its result on the parent, so ``resume`` redoes only what did not finish.
+When the SSD is trained without the verifier, ``recalibrate_resnet34`` follows ``train_ssd``
+(``pipeline.recalibrate_verifier``): the verifier's close threshold was chosen on screens with the
+old SSD, so a new version of it gets one chosen with the new SSD (``gaa_mlops.recalibrate``).
 """
 from __future__ import annotations
 
@@ -34,7 +38,7 @@ from gaa_mlops.tracking import setup_tracking
 
 log = logging.getLogger(__name__)
 MODELS = ("ssd", "resnet34")
-STEPS = ("build_datasets", "train_ssd", "train_resnet34", "evaluate", "promote", "deploy")
+STEPS = ("build_datasets", "train_ssd", "train_resnet34", "recalibrate_resnet34", "evaluate", "promote", "deploy")
 SHORT_KEYS = ("steps", "note", "resume")
 GROUP_CHOICES = ("model=", "projects=", "trainer=", "pipeline=")
 
@@ -48,6 +52,15 @@ def model_config(base_overrides: list[str], model: str, projects: str, extra: li
     kept = [o for o in base_overrides if not o.lstrip("+~").startswith(GROUP_CHOICES)
             and not o.lstrip("+~").startswith("pipeline.")]
     return compose(config_name="config", overrides=kept + [f"model={model}", f"projects={projects}", *extra])
+
+
+def with_recalibration(steps: list[str], enabled: bool) -> list[str]:
+    """``steps`` with ``recalibrate_resnet34`` right after ``train_ssd`` when the verifier is not
+    trained in the same run (and the step is not listed already)."""
+    if not enabled or "train_ssd" not in steps or {"train_resnet34", "recalibrate_resnet34"} & set(steps):
+        return list(steps)
+    i = steps.index("train_ssd") + 1
+    return [*steps[:i], "recalibrate_resnet34", *steps[i:]]
 
 
 def _done_steps(client: MlflowClient, run_id: str) -> dict[str, Any]:
@@ -97,7 +110,8 @@ class Pipeline:
         self.steps = list(steps)
         actions: dict[str, Callable[[], Any]] = {
             "build_datasets": self.build_datasets, "train_ssd": lambda: self.train("ssd"),
-            "train_resnet34": lambda: self.train("resnet34"), "evaluate": self.evaluate,
+            "train_resnet34": lambda: self.train("resnet34"),
+            "recalibrate_resnet34": self.recalibrate_verifier, "evaluate": self.evaluate,
             "promote": self.promote, "deploy": self.deploy}
         for step in steps:
             if step in self.results:
@@ -139,9 +153,28 @@ class Pipeline:
                          f"{model}.dataset_digest": s["dataset_digest"]})
         return {k: s[k] for k in ("run_id", "model_name", "version", "dataset_digest", "score_threshold")}
 
+    def recalibrate_verifier(self) -> dict:
+        """A new version of the verifier (the candidate, or this run's) with its close threshold
+        chosen on screens with this run's SSD (or the SSD candidate)."""
+        from gaa_mlops.recalibrate import recalibrate
+        verifier, detector = self._weights_spec("resnet34"), self._weights_spec("ssd")
+        try:
+            s = recalibrate(self.sub("resnet34", f"recalibrate.verifier={verifier}",
+                                     f"recalibrate.detector={detector}"))
+        except RegistryError as exc:       # no verifier registered yet: nothing to recalibrate
+            log.warning("recalibrate_resnet34 skipped: %s", exc)
+            return {"skipped": str(exc)}
+        mlflow.set_tag("resnet34.version", s["version"])
+        return {k: s[k] for k in ("model_name", "version", "recalibrated_from", "score_threshold")}
+
+    def _trained(self, model: str) -> dict | None:
+        """This run's version of ``model``: trained, or (the verifier) recalibrated here."""
+        done = self.results.get(f"train_{model}") or self.results.get(f"recalibrate_{model}") or {}
+        return done if "version" in done else None
+
     def _weights_spec(self, model: str) -> str:
         name = self.sub(model).model.registered_name
-        trained = self.results.get(f"train_{model}")
+        trained = self._trained(model)
         return f"models:/{name}/{trained['version']}" if trained else f"models:/{name}@candidate"
 
     def evaluate(self) -> dict:
@@ -155,7 +188,7 @@ class Pipeline:
         return {"run_id": s["run_id"], "dataset_digest": s["dataset_digest"], **metrics}
 
     def _version(self, model: str) -> str | None:
-        trained = self.results.get(f"train_{model}")
+        trained = self._trained(model)
         return str(trained["version"]) if trained else None
 
     def promote(self) -> dict:
@@ -199,7 +232,7 @@ class Pipeline:
 def run_pipeline(cfg: DictConfig, base_overrides: list[str]) -> dict[str, Any]:
     """Open (or resume) the parent run and run ``cfg.pipeline.steps``; return every step's result."""
     p = cfg.pipeline
-    steps = list(p.steps)
+    steps = with_recalibration(list(p.steps), bool(p.get("recalibrate_verifier", True)))
     unknown = [s for s in steps if s not in STEPS]
     if unknown:
         raise ValueError(f"unknown pipeline step(s) {unknown}; valid: {list(STEPS)}")
@@ -225,6 +258,10 @@ def print_summary(summary: dict[str, Any], tracking_uri: str) -> None:
         if t:
             lines.append(f"  {t['model_name']} version {t['version']}  (train run {t['run_id']}, "
                          f"dataset {t['dataset_digest'][:12]})")
+    r = summary.get("recalibrate_resnet34") or {}
+    if "version" in r:
+        lines.append(f"  {r['model_name']} version {r['version']}  (recalibrated from {r['recalibrated_from']} "
+                     f"for this SSD: close threshold {r['score_threshold']:.4f})")
     ev = summary.get("evaluate")
     if ev:
         numbers = [f"{k} {v:.4f}" for k, v in ev.items() if isinstance(v, float)]

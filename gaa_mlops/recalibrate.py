@@ -55,7 +55,7 @@ def recalibrate(cfg) -> dict[str, Any]:
         for key in ("format", "model_name", "version", "run_id"):    # publish_weights writes them anew
             payload.pop(key, None)
         assets, screens, settings = inputs_from_config(cfg)
-        with mlflow.start_run(run_name=f"recalibrate-{cfg.model.name}") as run:
+        with mlflow.start_run(run_name=f"recalibrate-{cfg.model.name}", nested=mlflow.active_run() is not None) as run:
             mlflow.log_params({"verifier": spec.verifier, "detector": spec.detector,
                                **{f"calibration.{k}": v for k, v in settings.items()}})
             cal = calibrate_verifier_payload(payload, det_path, assets, screens, settings, Path(tmp) / "work")

@@ -8,7 +8,8 @@ import pytest
 from hydra import compose
 from mlflow import MlflowClient
 
-from gaa_mlops.pipeline import PipelineStepError, run_pipeline
+from gaa_mlops import registry
+from gaa_mlops.pipeline import PipelineStepError, run_pipeline, with_recalibration
 from gaa_mlops.training.screen_calibration import THRESHOLD_GRID
 from game_eye.engine import DEFAULT_TOP_K
 from game_eye.weights import file_sha256, load_weights
@@ -91,6 +92,32 @@ def test_step_selection_runs_only_those_steps(tmp_path, hydra_conf):
     summary = _run(tmp_path, "pipeline.steps=[build_datasets,train_resnet34]")
     assert set(summary) >= {"build_datasets", "train_resnet34"}
     assert "train_ssd" not in summary and "evaluate" not in summary
+
+
+def test_recalibration_follows_an_ssd_trained_without_the_verifier():
+    assert with_recalibration(["train_ssd", "evaluate"], True) == ["train_ssd", "recalibrate_resnet34", "evaluate"]
+    for steps in (["train_ssd", "train_resnet34", "evaluate"], ["train_resnet34"], ["evaluate"],
+                  ["train_ssd", "recalibrate_resnet34"]):
+        assert with_recalibration(steps, True) == steps
+    assert with_recalibration(["train_ssd", "evaluate"], False) == ["train_ssd", "evaluate"]
+
+
+def test_ssd_retrained_alone_gets_the_verifier_recalibrated_for_it(tmp_path, hydra_conf):
+    first = _run(tmp_path, "pipeline.steps=[train_ssd]")          # no verifier yet: nothing to recalibrate
+    assert "skipped" in first["recalibrate_resnet34"]
+    _run(tmp_path, "pipeline.steps=[train_resnet34]")
+    summary = _run(tmp_path, "pipeline.steps=[train_ssd,evaluate]")
+    rec = summary["recalibrate_resnet34"]
+    assert rec["version"] == 2 and rec["recalibrated_from"] == "gaa-resnet34/1"
+    client = MlflowClient()
+    ssd = client.get_model_version("gaa-ssd", str(summary["train_ssd"]["version"]))
+    new = client.get_model_version("gaa-resnet34", "2")
+    doc = load_weights(registry.download_weights(client, new, tmp_path / "v2"))
+    assert doc["threshold_calibration"]["detector_sha256"] == ssd.tags["weights_sha256"]
+    # the evaluation scored the new SSD with the recalibrated verifier, and tagged both
+    params = client.get_run(summary["evaluate"]["run_id"]).data.params
+    assert (params["ssd_version"], params["resnet_version"]) == (str(ssd.version), "2")
+    assert client.get_model_version("gaa-resnet34", "2").tags["eval.run_id"] == summary["evaluate"]["run_id"]
 
 
 def test_failed_step_marks_parent_failed_and_resume_skips_finished_steps(tmp_path, hydra_conf):
