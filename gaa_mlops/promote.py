@@ -37,6 +37,7 @@ class PromotionRefused(RuntimeError):
 
 
 GATED = ("click_success", "false_tap_rate")      # higher is better, lower is better
+UNTAGGED_TOP_K = "5"    # evaluations from before the eval.top_k tag ran GameEye's top_k of then
 
 
 def _tag_name(label: str, key: str) -> str:
@@ -58,7 +59,7 @@ def evaluation(mv) -> dict | None:
         return {"click_success": float(tags["eval.click_success"]),
                 "false_tap_rate": float(tags["eval.false_tap_rate"]),
                 "dataset_digest": tags["eval.dataset_digest"], "run_id": tags.get("eval.run_id"),
-                "classes": per_class}
+                "top_k": tags.get("eval.top_k", UNTAGGED_TOP_K), "classes": per_class}
     except ValueError as exc:
         raise PromotionRefused(f"{mv.name} version {mv.version} has unreadable eval tags: {exc}") from exc
 
@@ -78,6 +79,10 @@ def gate(candidate: dict, champion: dict | None) -> list[str]:
     if candidate["dataset_digest"] != champion["dataset_digest"]:
         return [f"evaluated on dataset {candidate['dataset_digest']} but the champion on "
                 f"{champion['dataset_digest']}: evaluate both on the same set to compare"]
+    top_k = (candidate.get("top_k", UNTAGGED_TOP_K), champion.get("top_k", UNTAGGED_TOP_K))
+    if top_k[0] != top_k[1]:
+        return [f"evaluated with GameEye top_k {top_k[0]} but the champion with top_k {top_k[1]}: "
+                f"evaluate both with the same GameEye settings to compare"]
     cand, champ = _classes_of(candidate), _classes_of(champion)
     problems = []
     for c in [c for c in cand if c in champ]:

@@ -14,8 +14,9 @@ QUIET = dict(echo=lambda s: None)
 _names = (f"gaa-test-{i}" for i in itertools.count())
 
 
-def ev(cs, ftr, digest="d1"):
-    return {"eval.click_success": cs, "eval.false_tap_rate": ftr, "eval.dataset_digest": digest, "eval.run_id": "r"}
+def ev(cs, ftr, digest="d1", **more):
+    return {"eval.click_success": cs, "eval.false_tap_rate": ftr, "eval.dataset_digest": digest, "eval.run_id": "r",
+            **more}
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +55,8 @@ def test_gate_rules():
     assert gate({"click_success": 0.9, "false_tap_rate": 0.05, "dataset_digest": "d"}, None) == []
     assert len(gate({"click_success": 0.7, "false_tap_rate": 0.2, "dataset_digest": "d"}, champ)) == 2
     assert "same set" in gate({"click_success": 0.9, "false_tap_rate": 0.0, "dataset_digest": "x"}, champ)[0]
+    assert gate({"click_success": 0.9, "false_tap_rate": 0.0, "dataset_digest": "d", "top_k": "5"}, champ) == []
+    assert "top_k" in gate({"click_success": 0.9, "false_tap_rate": 0.0, "dataset_digest": "d", "top_k": "8"}, champ)[0]
 
 
 def test_first_promotion_and_tags(model):
@@ -79,6 +82,7 @@ def test_better_version_promoted_from_alias(model):
     (ev(0.7, 0.1), "click_success 0.7000 < champion's 0.8000"),
     (ev(0.9, 0.2), "false_tap_rate 0.2000 > champion's 0.1000"),
     (ev(0.9, 0.0, digest="other"), "evaluate both on the same set"),
+    (ev(0.9, 0.0, **{"eval.top_k": "8"}), "top_k 8 but the champion with top_k 5"),   # champion untagged: 5
 ])
 def test_worse_or_incomparable_refused_unless_forced(model, tags, why):
     client, make = model
