@@ -16,7 +16,7 @@ All on the held-out screenshots ``projects/eval_screens/images/*.jpg``, in one r
   * stage breakdown of (b) and (c): decode, resize, detector, verifier on K crops.
 
 Latency does not depend on training except through the number of proposals: ``--proposals N``
-(default GameEye's top_k, 8: the worst case) sets both thresholds to 0 and top_k to N so every
+(default GameEye's top_k, 5: the worst case) sets both thresholds to 0 and top_k to N so every
 screenshot verifies exactly N crops. ``--proposals 0`` keeps the weight files' thresholds.
 """
 from __future__ import annotations

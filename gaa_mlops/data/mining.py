@@ -13,8 +13,8 @@ Recipe (``model.dataset.hard_negatives`` of the verifier)::
     detector: null            # detector weights (file | models:/... | runs:/...); null: no mining
     negative_share: 0.5       # share of not_close crops mined from false proposals
     positive_share: 0.3       # share of close crops mined from proposals on the true button
-    top_k: 8                  # the detector's best proposals per screen mined from (absent: 5, the
-                              # runtime's top-K when the key was added; cached datasets keep meaning that)
+    top_k: 5                  # the detector's best proposals per screen mined from (absent: 5, what
+                              # mining used before the key; cached datasets keep meaning that)
     screens: {...}            # compose_screen recipe of the mined screens (screen_sizes, distractors ...)
 """
 from __future__ import annotations
