@@ -145,7 +145,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
                 **class_tags(result.metrics, result.classes),
                 "eval.latency_p50_ms": f"{result.metrics['latency_p50_ms']:.1f}", "eval.precision": result.precision,
                 "eval.top_k": str(top_k)}
-        mlflow.set_tags({"eval.precision": result.precision, "eval.top_k": str(top_k)})
+        mlflow.set_tags({k: tags[k] for k in ("eval.precision", "eval.top_k")})
         for mv in (ssd_mv, res_mv):
             if mv is not None:
                 registry.set_version_tags(client, mv, tags)

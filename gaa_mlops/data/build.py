@@ -143,7 +143,7 @@ def _check_inputs(assets: Assets, task: str, classes: Sequence[str], where: str)
                                f"{c!r} boxes, or use `model.classes: auto`")
 
 
-def _mining_recipe(recipe: dict[str, Any], task: str) -> tuple[dict[str, Any], str | None]:
+def _mining_recipe(recipe: dict[str, Any], task: str) -> tuple[dict[str, Any], Path | None]:
     """(recipe as digested, detector weight file or None): the digest covers the detector file's
     CONTENT (``sha256:<hex>``), not the path it happens to be read from."""
     if not mining_enabled(recipe):
@@ -157,7 +157,7 @@ def _mining_recipe(recipe: dict[str, Any], task: str) -> tuple[dict[str, Any], s
         raise FileNotFoundError(f"dataset.hard_negatives.detector: weight file {path} does not exist "
                                 "(resolve models:/ and runs:/ references with build_for_config)")
     hn["detector"] = f"sha256:{file_sha256(path)}"
-    return {**recipe, "hard_negatives": hn}, str(path)
+    return {**recipe, "hard_negatives": hn}, path
 
 
 def dataset_classes(task: str, classes: Sequence[str]) -> list[str]:
@@ -209,7 +209,7 @@ def build_dataset(projects: Sequence[str], projects_dir: str | Path, datasets_di
     if (final / MANIFEST).is_file():
         manifest = json.loads((final / MANIFEST).read_text())
         return BuiltDataset(name, final.resolve(), digest, manifest, True, time.perf_counter() - t0,
-                            detector=Path(detector) if detector else None)
+                            detector=detector)
 
     verify_images(loaded)
     assets = Assets(loaded)
@@ -276,7 +276,7 @@ def build_dataset(projects: Sequence[str], projects_dir: str | Path, datasets_di
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return BuiltDataset(name, final.resolve(), digest, manifest, False, time.perf_counter() - t0,
-                        extra={"images": len(jobs)}, detector=Path(detector) if detector else None)
+                        extra={"images": len(jobs)}, detector=detector)
 
 
 def _archive(directory: Path, name: str) -> None:
