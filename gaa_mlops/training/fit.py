@@ -26,6 +26,7 @@ from gaa_mlops.distributed import SINGLE, DistContext, average_weighted, broadca
 from gaa_mlops.projects import NEGATIVE_LABELS
 from gaa_mlops.training import calibrate, plots
 from gaa_mlops.training.checkpoint import load_checkpoint, restore_rng, rng_state, save_checkpoint
+from gaa_mlops.training.budget import TrainingBudget
 from gaa_mlops.training.loops import (
     NonFiniteLossError,
     train_classifier_epoch,
@@ -33,7 +34,7 @@ from gaa_mlops.training.loops import (
     validate_classifier,
     validate_detector,
 )
-from gaa_mlops.training.optim import build_optimizer, build_scheduler
+from gaa_mlops.training.optim import StepPlan, build_optimizer, build_scheduler
 
 log = logging.getLogger(__name__)
 SELECTION_METRIC = {"detection": "val_map50", "classification": "val_accuracy"}
@@ -102,30 +103,43 @@ def local_batch_size(batch_size: int, dist: DistContext) -> int:
     return batch_size // dist.world_size
 
 
-def _train_epoch(task, model, optimizer, scheduler, loader, epoch: int, augment: bool) -> dict:
+def _train_epoch(task, model, optimizer, scheduler, loader, epoch: int, augment: bool, on_step) -> dict:
     if task == "detection":
-        return train_detector_epoch(model, optimizer, scheduler, loader, epoch)
+        return train_detector_epoch(model, optimizer, scheduler, loader, epoch, on_step=on_step)
     aug = _classifier_augment if augment else None
-    return train_classifier_epoch(model, optimizer, scheduler, loader, epoch, augment=aug)
+    return train_classifier_epoch(model, optimizer, scheduler, loader, epoch, augment=aug, on_step=on_step)
+
+
+def _snapshot(model: nn.Module) -> dict:
+    """A CPU copy of the state in the standard (contiguous) layout: training runs channels-last,
+    weight files stay plain."""
+    return {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
 
 
 def fit(task: str, model: nn.Module, train_set: Dataset, val_set: Dataset, settings: TrainerSettings,
         classes: list[str], seed: int, workdir: Path, resume_from: Path | None = None,
         dist: DistContext = SINGLE) -> FitResult | None:
     """Train ``model`` and return its best state (by the val selection metric) and calibration
-    (``None`` on ranks other than 0 of a multi-process run)."""
+    (``None`` on ranks other than 0 of a multi-process run).
+
+    With ``settings.max_minutes`` the schedule is planned for that budget (``training.budget``): the
+    run takes as many steps as fit, at most ``settings.epochs`` passes over ``train_set``."""
     if task not in SELECTION_METRIC:
         raise ValueError(f"unknown task {task!r}; valid: {list(SELECTION_METRIC)}")
     metric_name = SELECTION_METRIC[task]
     device = resolve_device(settings.device, dist)
-    model.to(device)
+    model.to(device).to(memory_format=torch.channels_last)   # ~1.3x faster convolutions on CPU
     batch = local_batch_size(settings.batch_size, dist)
     optimizer = build_optimizer(settings.optimizer, model.parameters(), settings.lr, settings.momentum,
                                 settings.weight_decay)
     shard = -(-len(train_set) // dist.world_size)  # DistributedSampler pads every shard to this length
     steps_per_epoch = max(1, -(-shard // batch))
-    scheduler = build_scheduler(settings.scheduler, optimizer, settings.epochs * steps_per_epoch,
-                                settings.warmup_epochs * steps_per_epoch)
+    max_steps = settings.epochs * steps_per_epoch
+    plan = StepPlan(max_steps, settings.warmup_epochs * steps_per_epoch)
+    scheduler = build_scheduler(settings.scheduler, optimizer, plan)
+    # only rank 0 plans (the others follow its plan, broadcast after each epoch)
+    budget = TrainingBudget(settings.max_minutes if dist.is_main else None, plan, steps_per_epoch,
+                            max_steps, batch_size=batch, val_images=len(val_set), plan_mid_epoch=not dist.enabled)
     start_epoch, history, best = 1, [], {"metric": -1.0, "epoch": 0, "state": None}
     ckpt = load_checkpoint(resume_from) if resume_from is not None and dist.is_main else None
     if dist.enabled:
@@ -134,6 +148,8 @@ def fit(task: str, model: nn.Module, train_set: Dataset, val_set: Dataset, setti
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
+        if ckpt.get("budget") and budget.enabled:   # the budget's time spent and plan so far;
+            budget.load_state_dict(ckpt["budget"])  # without a budget the plan follows trainer.epochs
         restore_rng(ckpt["rng"])
         start_epoch, history, best = ckpt["epoch"] + 1, ckpt["history"], ckpt["best"]
         log.info("resuming at epoch %d from %s", start_epoch, resume_from or "rank 0's checkpoint")
@@ -145,20 +161,23 @@ def fit(task: str, model: nn.Module, train_set: Dataset, val_set: Dataset, setti
 
     val_loader = _loader(val_set, task, settings.batch_size, False, seed, settings.num_workers)
     positive = classes.index("close") if "close" in classes else 0
-    started, stopped_early = time.monotonic(), False
-    for epoch in range(start_epoch, settings.epochs + 1):
+    budget.start()
+    epoch = start_epoch
+    while scheduler.last_epoch < budget.plan.total_steps:
         t0 = time.monotonic()
         train_loader = _loader(train_set, task, batch, True, seed + epoch, settings.num_workers, dist)
         try:
-            tr = _train_epoch(task, net, optimizer, scheduler, train_loader, epoch, settings.augment)
+            tr = _train_epoch(task, net, optimizer, scheduler, train_loader, epoch, settings.augment,
+                              budget.after_step)
         except NonFiniteLossError as exc:
             kept = f"last good checkpoint: {workdir / 'last.pth'} (epoch {epoch - 1}, also in the run's " \
                    f"checkpoints/)" if epoch > 1 else "no epoch finished, so there is no checkpoint"
             raise NonFiniteLossError(f"{exc}; training stopped, {kept}") from exc
         images = tr.pop("images")
         tr, images = average_weighted(tr, images, dist)  # per-image means over every rank's images
-        stop = False
+        train_seconds = time.monotonic() - t0
         if dist.is_main:
+            t_val = time.monotonic()
             if task == "detection":
                 va = validate_detector(model, val_loader)
                 row = {"train_loss": tr["loss"], "train_bbox_loss": tr["bbox_regression"],
@@ -168,27 +187,35 @@ def fit(task: str, model: nn.Module, train_set: Dataset, val_set: Dataset, setti
                 row = {"train_loss": tr["loss"], "train_accuracy": tr["accuracy"], "val_loss": va["loss"],
                        "val_accuracy": va["accuracy"], "val_precision": va["precision"],
                        "val_recall": va["recall"]}
+            val_seconds = time.monotonic() - t_val
             seconds = time.monotonic() - t0
-            row |= {"epoch_seconds": seconds, "train_images_per_s": images / max(seconds, 1e-9),
-                    "lr": scheduler.get_last_lr()[0]}
+            row |= {"epoch_seconds": seconds, "val_seconds": val_seconds,
+                    "train_images_per_s": images / max(train_seconds, 1e-9),
+                    "lr": scheduler.get_last_lr()[0], "step": float(scheduler.last_epoch)}
+            budget.after_validation(val_seconds, scheduler.last_epoch)
+            row["planned_steps"] = float(budget.plan.total_steps)
             history.append({"epoch": epoch, **row})
             if row[metric_name] > best["metric"]:
-                best = {"metric": row[metric_name], "epoch": epoch,
-                        "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
-            log.info("epoch %d/%d  train_loss %.4f  val_loss %.4f  %s %.4f  (best %.4f @%d)  %.0fs",
-                     epoch, settings.epochs, row["train_loss"], row["val_loss"], metric_name, row[metric_name],
-                     best["metric"], best["epoch"], seconds)
+                best = {"metric": row[metric_name], "epoch": epoch, "state": _snapshot(model)}
+            log.info("epoch %d  step %d/%d  train_loss %.4f  val_loss %.4f  %s %.4f  (best %.4f @%d)  %.0fs",
+                     epoch, scheduler.last_epoch, budget.plan.total_steps, row["train_loss"], row["val_loss"],
+                     metric_name, row[metric_name], best["metric"], best["epoch"], seconds)
             # local first: if the tracking server is gone, this epoch is still on disk (training.recovery)
             last = save_checkpoint(workdir / "last.pth", model=model.state_dict(),
                                    optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
-                                   rng=rng_state(), epoch=epoch, history=history, best=best)
+                                   rng=rng_state(), epoch=epoch, history=history, best=best,
+                                   budget=budget.state_dict())
             mlflow.log_metrics(row, step=epoch)
             mlflow.log_artifact(str(last), artifact_path="checkpoints")
-            stop = bool(settings.max_minutes and (time.monotonic() - started) / 60 >= settings.max_minutes)
-        if broadcast_object(stop, dist):  # rank 0 decides, so every rank leaves after the same epoch
-            stopped_early = epoch < settings.epochs
-            log.info("time budget of %.1f min reached after epoch %d", settings.max_minutes, epoch)
-            break
+        # rank 0's plan decides, so every rank leaves after the same epoch
+        budget.plan.total_steps = broadcast_object(budget.plan.total_steps, dist)
+        epoch += 1
+    stopped_early = budget.enabled and scheduler.last_epoch < max_steps
+    if budget.enabled:
+        log.info("time budget of %.1f min: %d steps in %.1f min", settings.max_minutes, scheduler.last_epoch,
+                 budget.elapsed() / 60)
+    if dist.is_main:
+        mlflow.log_metrics(budget.summary())
 
     if not dist.is_main:
         return None

@@ -12,6 +12,9 @@ from tqdm import tqdm
 from game_eye.models import normalize_classifier_batch
 
 
+OnStep = Callable[[int], bool]
+
+
 class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite; training stops and keeps the last good checkpoint."""
 
@@ -31,8 +34,11 @@ def _check_finite(loss: torch.Tensor, epoch: int, step: int) -> None:
 
 
 def train_detector_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler, loader: DataLoader,
-                         epoch: int, desc: str = "train") -> dict[str, float]:
-    """SSD: the model returns its regression and classification losses in train mode."""
+                         epoch: int, desc: str = "train", on_step: OnStep | None = None) -> dict[str, float]:
+    """SSD: the model returns its regression and classification losses in train mode.
+
+    ``on_step(global_step)`` runs after every optimizer step; the epoch ends early when it returns
+    False (the training budget's plan is complete)."""
     model.train()
     totals = {"loss": 0.0, "bbox_regression": 0.0, "classification": 0.0}
     seen = 0
@@ -54,12 +60,16 @@ def train_detector_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, sch
         for k, v in losses.items():
             totals[k] += v.item() * n
         bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{scheduler.get_last_lr()[0]:.4f}")
+        if on_step is not None and not on_step(scheduler.last_epoch):
+            break
     return {k: v / max(seen, 1) for k, v in totals.items()} | {"images": seen}
 
 
 def train_classifier_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler, loader: DataLoader,
                            epoch: int, augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                           desc: str = "train") -> dict[str, float]:
+                           desc: str = "train", on_step: OnStep | None = None) -> dict[str, float]:
+    """One pass of the verifier over ``loader`` (channels-last batches: faster convolutions on CPU);
+    ``on_step`` as in :func:`train_detector_epoch`."""
     model.train()
     total, correct, seen = 0.0, 0, 0
     bar = tqdm(loader, desc=f"{desc} epoch {epoch}", leave=False, dynamic_ncols=True)
@@ -68,7 +78,7 @@ def train_classifier_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, s
         x, y = x.to(dev), y.to(dev)
         if augment is not None:
             x = augment(x)
-        logits = model(normalize_classifier_batch(x))
+        logits = model(normalize_classifier_batch(x).contiguous(memory_format=torch.channels_last))
         loss = nn.functional.cross_entropy(logits, y)
         _check_finite(loss, epoch, step)
         optimizer.zero_grad(set_to_none=True)
@@ -79,6 +89,8 @@ def train_classifier_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, s
         total += loss.item() * len(y)
         correct += int((logits.argmax(1) == y).sum())
         bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{scheduler.get_last_lr()[0]:.4f}")
+        if on_step is not None and not on_step(scheduler.last_epoch):
+            break
     return {"loss": total / max(seen, 1), "accuracy": correct / max(seen, 1), "images": seen}
 
 
@@ -130,7 +142,7 @@ def validate_classifier(model: nn.Module, loader: DataLoader, positive: int = 0)
     dev = _device(model)
     for x, y in tqdm(loader, desc="val", leave=False, dynamic_ncols=True):
         x, y = x.to(dev), y.to(dev)
-        logits = model(normalize_classifier_batch(x))
+        logits = model(normalize_classifier_batch(x).contiguous(memory_format=torch.channels_last))
         loss_sum += float(nn.functional.cross_entropy(logits, y, reduction="sum"))
         probs.append(torch.softmax(logits, 1).cpu())
         labels.append(y.cpu())
