@@ -115,6 +115,10 @@ def test_mined_build_digest_follows_detector_content_and_is_deterministic(tiny_p
     best_only = _build(pdir, names, tmp_path / "a", _mining(det, top_k=1))
     assert best_only.digest != mined.digest
     assert not all(np.array_equal(a, b) for a, b in zip(_pixels(mined), _pixels(best_only)))
+    # the manifest says what was drawn: every not_close crop of both splits came from composed screens
+    drawn = mined.manifest["mining"]
+    assert drawn["train"]["mined"] == {"not_close": RECIPE["n_train"]} and drawn["train"]["ordinary_instead"] == {}
+    assert drawn["val"]["mined"] == {"not_close": RECIPE["n_val"]}
     # mining settings matter only when mining is on
     off = {**RECIPE, "hard_negatives": {"detector": None, "negative_share": 0.9}}
     assert _build(pdir, names, tmp_path / "a", off).digest == plain.digest
@@ -152,3 +156,6 @@ def test_three_class_mining_builds_every_class(tmp_path):
                           image_size=32, classes=["close", "watch_ad", "other"], recipe=recipe, progress=False)
     assert built.manifest["counts"]["train"] == {"close": 3, "watch_ad": 3, "other": 3}
     assert all(len(_pixels(built, "train", c)) == 3 for c in ("close", "watch_ad", "other"))
+    # an untrained detector rarely lands on a true button: those places get ordinary crops, said so
+    drawn = built.manifest["mining"]["train"]
+    assert all(drawn["mined"][c] + drawn["ordinary_instead"].get(c, 0) == 3 for c in ("close", "watch_ad", "other"))

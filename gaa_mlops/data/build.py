@@ -14,6 +14,7 @@ not depend on how the worker processes are scheduled.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -27,18 +28,20 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+from PIL import Image
 
 from gaa_mlops.classes import split_classes
 from gaa_mlops.data.assets import Assets, _load
 from gaa_mlops.data.compose import compose_screen, real_screen, split_screenshots
 from gaa_mlops.data.digest import BUILDER_VERSION, dataset_digest, normalize_image_size
-from gaa_mlops.data.mining import ProposalMiner, mining_enabled
+from gaa_mlops.data.mining import MAX_SCREENS_PER_CROP, ProposalMiner, mining_enabled
 from gaa_mlops.data.verifier import make_crop
-from gaa_mlops.projects import ProjectError, load_projects, verify_images
+from gaa_mlops.projects import ProjectError, is_negative, load_projects, verify_images
 from game_eye.weights import file_sha256
 
 SPLITS = ("train", "val")
 _SPLIT_CODE = {"train": 1, "val": 2}           # separate seed streams for the two splits
+MINE_STREAM = 77                                # the seed stream of mined screens
 MANIFEST = "manifest.json"
 ARCHIVE = "data_set.tar.gz"
 TASKS = ("classification", "detection")
@@ -93,11 +96,17 @@ def _targets(task: str, classes: Sequence[str]) -> list[str]:
 
 
 def _run_job(job: tuple) -> tuple:
-    """Render one sample and write it; returns what the index needs (boxes for detection)."""
+    """Render one sample and write it; returns what the index needs (boxes for detection). A
+    ``mine`` job composes one screen and returns its mined crops, unwritten (the main process
+    decides which ones fill the quotas)."""
     kind, split, cls, idx, payload = job
+    if kind == "mine":
+        rng = np.random.default_rng([int(_W["recipe"].get("seed", 0)), _SPLIT_CODE[split], MINE_STREAM, int(idx)])
+        crops = _W["miner"].mine_screen(rng, _W["assets"], _W["image_size"][0], negative_class(_W["classes"]))
+        return (split, None, idx, {c: [np.asarray(im) for im in ims] for c, ims in crops.items()})
     rng = _sample_rng(_W["recipe"].get("seed", 0), split, _W["classes"].index(cls) if cls else 0, idx)
     if kind == "crop":
-        img = make_crop(rng, _W["assets"], _W["recipe"], cls, _W["image_size"][0], _W["targets"], _W["miner"])
+        img = make_crop(rng, _W["assets"], _W["recipe"], cls, _W["image_size"][0], _W["targets"])
         img.save(_W["out"] / split / cls / f"{idx}.png", compress_level=1)
         return (split, cls, idx, None)
     if kind == "real":
@@ -111,13 +120,27 @@ def _run_job(job: tuple) -> tuple:
     return (split, None, idx, kept)
 
 
-def _plan(assets: Assets, task: str, classes: Sequence[str], recipe: dict[str, Any]) -> list[tuple]:
+def negative_class(classes: Sequence[str]) -> str:
+    """The verifier's negative class among its ``classes`` (``not_close`` or ``other``)."""
+    return next(c for c in classes if is_negative(c))
+
+
+def _quotas(recipe: dict[str, Any], classes: Sequence[str], miner_shares: dict[str, float] | None) -> dict:
+    """Mined crops wanted per split and class (the rest of each class are ordinary crops)."""
+    n = {"train": int(recipe.get("n_train", 0)), "val": int(recipe.get("n_val", 0))}
+    shares = miner_shares or {}
+    return {split: {c: int(round(n[split] * shares.get(c, 0.0))) for c in classes} for split in SPLITS}
+
+
+def _plan(assets: Assets, task: str, classes: Sequence[str], recipe: dict[str, Any],
+          quotas: dict | None = None) -> list[tuple]:
     n = {"train": int(recipe.get("n_train", 0)), "val": int(recipe.get("n_val", 0))}
     jobs: list[tuple] = []
     if task == "classification":
         for split in SPLITS:
             for cls in classes:
-                jobs += [("crop", split, cls, i, None) for i in range(n[split])]
+                mined = (quotas or {}).get(split, {}).get(cls, 0)
+                jobs += [("crop", split, cls, i, None) for i in range(n[split] - mined)]
         return jobs
     share = n["val"] / max(1, n["train"] + n["val"])
     train_shots, val_shots = split_screenshots(np.random.default_rng([int(recipe.get("seed", 0)), 99]),
@@ -215,9 +238,12 @@ def build_dataset(projects: Sequence[str], projects_dir: str | Path, datasets_di
     assets = Assets(loaded)
     _check_inputs(assets, task, classes, f"project set {set_name!r} ({[p.name for p in loaded]})"
                   if set_name else f"the project list {[p.name for p in loaded]}")
-    jobs = _plan(assets, task, classes, recipe)
+    shares = None
     if detector:
-        ProposalMiner(detector, recipe)             # a bad weight file fails here, naming it; exports once
+        probe = ProposalMiner(detector, recipe)     # a bad weight file fails here, naming it; exports once
+        shares = {c: probe.share(c) for c in classes}
+    quotas = _quotas(recipe, classes, shares) if task == "classification" else {}
+    jobs = _plan(assets, task, classes, recipe, quotas)
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=root))
     os.chmod(tmp, 0o755)                             # mkdtemp makes it private; the result is shared
@@ -229,19 +255,18 @@ def build_dataset(projects: Sequence[str], projects_dir: str | Path, datasets_di
             else:
                 (tmp / split / "images").mkdir(parents=True)
         init = (loaded, recipe, task, size, list(classes), str(tmp), detector)
-        results = []
-        with _progress(len(jobs), f"dataset {name}", progress) as bar:
-            if workers <= 1 or len(jobs) < 8:
-                _init_worker(*init)
-                for job in jobs:
-                    results.append(_run_job(job))
-                    bar.update()
-            else:
-                ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-                with ctx.Pool(workers, initializer=_init_worker, initargs=init) as pool:
-                    for r in pool.imap_unordered(_run_job, jobs, chunksize=4):
-                        results.append(r)
-                        bar.update()
+        mining_log: dict[str, Any] = {}
+        with _progress(len(jobs) + sum(sum(q.values()) for q in quotas.values()), f"dataset {name}", progress) as bar, \
+                _workers(workers, init, serial=len(jobs) < 8 and not detector) as run:
+            results = []
+            for r in run(jobs):
+                results.append(r)
+                bar.update()
+            if detector:
+                n = {"train": int(recipe.get("n_train", 0)), "val": int(recipe.get("n_val", 0))}
+                for split in SPLITS:
+                    written, mining_log[split] = _mine_split(run, split, quotas[split], n[split], tmp, bar)
+                    results += written
         counts: dict[str, dict[str, int]] = {}
         for split in SPLITS:
             if task == "classification":
@@ -261,6 +286,8 @@ def build_dataset(projects: Sequence[str], projects_dir: str | Path, datasets_di
             "classes": dataset_classes(task, classes), "counts": counts, "projects": [p.name for p in loaded],
             "project_set": set_name, "recipe": recipe, "builder_version": BUILDER_VERSION,
         }
+        if mining_log:
+            manifest["mining"] = mining_log
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))   # last file
         _archive(tmp, name)
         try:
@@ -277,6 +304,48 @@ def build_dataset(projects: Sequence[str], projects_dir: str | Path, datasets_di
         raise
     return BuiltDataset(name, final.resolve(), digest, manifest, False, time.perf_counter() - t0,
                         extra={"images": len(jobs)}, detector=detector)
+
+
+@contextlib.contextmanager
+def _workers(workers: int, init: tuple, serial: bool):
+    """``run(jobs)``: an iterator of ``_run_job`` results in job order, in a pool of ``workers``
+    processes (or in this process)."""
+    if workers <= 1 or serial:
+        _init_worker(*init)
+        yield lambda jobs: map(_run_job, jobs)
+        return
+    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    with ctx.Pool(workers, initializer=_init_worker, initargs=init) as pool:
+        yield lambda jobs: pool.imap(_run_job, jobs, chunksize=4)
+
+
+def _mine_split(run, split: str, quota: dict[str, int], n: int, out: Path, bar) -> tuple[list, dict]:
+    """Fill ``quota`` (mined crops per class) of ``split`` from composed screens, taken in screen
+    order, so the result does not depend on scheduling; a class the screens cannot fill (the
+    detector never proposes it) gets ordinary crops for the rest. Crops are numbered after the
+    class's ordinary ones. Returns the index entries and what was drawn."""
+    need = {c: q for c, q in quota.items() if q > 0}
+    taken = {c: 0 for c in need}
+    screens, limit = 0, MAX_SCREENS_PER_CROP * sum(need.values())
+    while screens < limit and any(taken[c] < need[c] for c in need):
+        missing = sum(need[c] - taken[c] for c in need)
+        batch = range(screens, min(limit, screens + max(16, missing // 2)))
+        for _, _, _, crops in run([("mine", split, None, j, None) for j in batch]):
+            for c, arrays in crops.items():
+                for arr in arrays:
+                    if c in need and taken[c] < need[c]:
+                        Image.fromarray(arr).save(out / split / c / f"{n - need[c] + taken[c]}.png", compress_level=1)
+                        taken[c] += 1
+                        bar.update()
+        screens = batch.stop
+    fallback = {c: need[c] - taken[c] for c in need if taken[c] < need[c]}
+    written = [(split, c, n - need[c] + i, None) for c in need for i in range(taken[c])]
+    if fallback:     # ordinary crops in the places the screens did not fill
+        jobs = [("crop", split, c, n - k + i, None) for c, k in fallback.items() for i in range(k)]
+        for r in run(jobs):
+            written.append(r)
+            bar.update()
+    return written, {"screens": screens, "mined": taken, "ordinary_instead": fallback}
 
 
 def _archive(directory: Path, name: str) -> None:

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 from gaa_mlops.projects import Project
 from game_eye.weights import file_sha256
 
-BUILDER_VERSION = "gaa-dataset/3"
+BUILDER_VERSION = "gaa-dataset/4"
 
 
 def normalize_image_size(image_size: int | Sequence[int]) -> tuple[int, int]:

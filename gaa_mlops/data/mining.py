@@ -11,7 +11,8 @@ code path as the server: threshold, NMS, top-K) and cuts the crop with the runti
 Recipe (``model.dataset.hard_negatives`` of the verifier)::
 
     detector: null            # detector weights (file | models:/... | runs:/...); null: no mining
-    negative_share: 0.5       # share of not_close crops mined from false proposals
+    negative_share: 0.5       # share of not_close crops mined from false proposals (exactly this share,
+                              # unless the screens cannot fill it: then ordinary crops, see the manifest)
     positive_share: 0.3       # share of close crops mined from proposals on the true button
     top_k: 5                  # the detector's best proposals per screen mined from (absent: 5, what
                               # mining used before the key; cached datasets keep meaning that)
@@ -30,7 +31,8 @@ from gaa_mlops.data.verifier import runtime_margin
 from gaa_mlops.projects import is_negative
 from game_eye.crops import verifier_crop
 
-SCREENS_PER_CROP = 4          # composed screens tried before falling back to an ordinary crop
+NEGATIVES_PER_SCREEN = 3      # false proposals cut from one composed screen at most
+MAX_SCREENS_PER_CROP = 4      # screens drawn per mined crop at most, before the rest are ordinary crops
 NEGATIVE_MAX_IOU = 0.1        # a proposal this far from the true button is a false proposal
 POSITIVE_MIN_IOU = 0.5        # a proposal this close to it is the detector's box of the button
 DEFAULT_SCREEN_SIZES = [[1280, 720], [1600, 720], [2340, 1080]]
@@ -73,7 +75,11 @@ def mining_enabled(recipe: dict[str, Any]) -> bool:
 
 
 class ProposalMiner:
-    """GameEye's detector stage over composed full-resolution screens; one per worker process."""
+    """GameEye's detector stage over composed full-resolution screens; one per worker process.
+
+    A composed screen yields several examples at once (:meth:`mine_screen`): up to
+    ``NEGATIVES_PER_SCREEN`` false proposals and up to one proposal on each true target, so a screen
+    (the expensive part: full-resolution composition and a detector pass) is not drawn per crop."""
 
     def __init__(self, detector_weights: str, recipe: dict[str, Any], threads: int = 1):
         from game_eye.engine import GameEye
@@ -86,29 +92,32 @@ class ProposalMiner:
         self.margin = runtime_margin(recipe)
         self.eye = GameEye(detector_weights, None, num_threads=threads, top_k=int(hn.get("top_k", LEGACY_TOP_K)))
 
-    def wants(self, rng: np.random.Generator, label: str) -> bool:
-        """Should this crop of ``label`` be mined (drawn from the sample's own generator)?"""
-        share = self.negative_share if is_negative(label) else self.positive_share
-        return share > 0 and bool(rng.random() < share)    # share 0: the generator is left untouched
+    def share(self, label: str) -> float:
+        """The share of ``label``'s crops mined: false proposals for the negative class, proposals on
+        a true box for a target class the detector proposes (0 for one it does not)."""
+        if is_negative(label):
+            return self.negative_share
+        return self.positive_share if label in self.eye.labels else 0.0
 
-    def crop(self, rng: np.random.Generator, assets: Assets, label: str, size: int) -> Optional[Image.Image]:
-        """A ``size`` x ``size`` crop of a proposal for class ``label``: a target class (``close``,
-        ``watch_ad``): a proposal of that class on a true box of it; the negative class: a proposal of
-        any class away from every true box. None when ``SCREENS_PER_CROP`` screens gave none."""
-        negative = is_negative(label)
-        classes = self.eye.labels if negative else [label]
-        if not negative and label not in self.eye.labels:
-            return None                        # the detector does not propose this class
-        for _ in range(SCREENS_PER_CROP):
-            H, W = (int(v) for v in self.screen_sizes[int(rng.integers(len(self.screen_sizes)))])
-            screen, truth, truth_labels = compose_screen(rng, assets, {**self.screen_recipe,
-                                                                       "screen_sizes": [[H, W]]}, (H, W))
-            candidates = []
-            for c in classes:
-                boxes, _ = self.eye.propose(screen, label=c)
-                own = [t for t, lab in zip(truth, truth_labels) if lab == c]
-                candidates += proposals_of(not negative, boxes.tolist(), own, truth)
-            if candidates:
-                box = candidates[int(rng.integers(len(candidates)))]
-                return verifier_crop(screen, box, size, self.margin)
-        return None
+    def mine_screen(self, rng: np.random.Generator, assets: Assets, size: int,
+                    negative_label: str) -> dict[str, list[Image.Image]]:
+        """Compose one screen, run the detector on it and cut ``size`` x ``size`` crops: under
+        ``negative_label`` proposals of any class away from every true box (at most
+        ``NEGATIVES_PER_SCREEN``, drawn at random), under each target class one proposal of that
+        class on a true box of it (if any)."""
+        H, W = (int(v) for v in self.screen_sizes[int(rng.integers(len(self.screen_sizes)))])
+        screen, truth, truth_labels = compose_screen(rng, assets, {**self.screen_recipe, "screen_sizes": [[H, W]]},
+                                                     (H, W))
+        out: dict[str, list[Image.Image]] = {negative_label: []}
+        negatives = []
+        for c in self.eye.labels:
+            boxes = self.eye.propose(screen, label=c)[0].tolist()
+            own = [t for t, lab in zip(truth, truth_labels) if lab == c]
+            negatives += proposals_of(False, boxes, own, truth)
+            positives = proposals_of(True, boxes, own, truth)
+            if positives:
+                box = positives[int(rng.integers(len(positives)))]
+                out[c] = [verifier_crop(screen, box, size, self.margin)]
+        for i in rng.permutation(len(negatives))[:NEGATIVES_PER_SCREEN]:
+            out[negative_label].append(verifier_crop(screen, negatives[int(i)], size, self.margin))
+        return out

@@ -11,8 +11,8 @@ which is what ``game_eye.crops.verifier_crop`` does.
   button sprites on backgrounds (also single characters of a text line); plain background windows;
   screenshot windows away from every box; crops with only PART of a target (half out of the crop)
   or a target in a far too wide context.
-* mined (``hard_negatives`` recipe): crops around the detector's own proposals on composed
-  screens: false ones as the negative class, ones on a target of the same class as that class.
+* mined (``hard_negatives`` recipe, :mod:`gaa_mlops.data.mining`): crops around the detector's own
+  proposals on composed screens: false ones as the negative class, ones on a target as its class.
 
 ``runtime_crop_margin`` (default ``RUNTIME_MARGIN``) is the context GameEye will cut: mined crops use
 it, the weight file stores it, and "far too wide" contexts scale with it.
@@ -126,16 +126,11 @@ def _pick(rng, labels: list[str]) -> str:
 
 
 def make_crop(rng: np.random.Generator, assets: Assets, recipe: dict[str, Any], label: str,
-              size: int, targets: Sequence[str] = ("close",),
-              miner: "ProposalMiner | None" = None) -> Image.Image:  # noqa: F821
+              size: int, targets: Sequence[str] = ("close",)) -> Image.Image:
     """One verifier training crop of class ``label``: one of ``targets`` (``close``, ``watch_ad``,
     ...) or the negative class (``other`` / ``not_close``), whose partial-target crops are cut from
-    sprites of ``targets``. With a ``miner`` (see :mod:`gaa_mlops.data.mining`) a share of them are
-    cut around the detector's proposals."""
-    if miner is not None and miner.wants(rng, label):
-        mined = miner.crop(rng, assets, label, size)
-        if mined is not None:
-            return mined
+    sprites of ``targets``. (Crops around the detector's own proposals come from
+    :mod:`gaa_mlops.data.mining`, a screen at a time.)"""
     margin = uniform(rng, recipe.get("crop_margin", [0.3, 0.3]))
     j = float(recipe.get("crop_jitter", 0.0))
     shift = (float(rng.uniform(-j, j)), float(rng.uniform(-j, j))) if j > 0 else (0.0, 0.0)
