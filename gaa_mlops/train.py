@@ -161,7 +161,8 @@ def _datasets(cfg: DictConfig, ctx: distributed.DistContext):
         built = build_for_config(cfg)
     check_dataset_classes(classes, m.task, built.manifest["classes"], str(built.path))
     if m.task == "detection":
-        return built, DetectionDataset(built.path, "train"), DetectionDataset(built.path, "val")
+        window = cfg.trainer.get("detector_window")
+        return built, DetectionDataset(built.path, "train", window=window), DetectionDataset(built.path, "val")
     return built, ClassificationDataset(built.path, "train", classes), ClassificationDataset(built.path, "val", classes)
 
 

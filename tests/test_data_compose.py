@@ -58,3 +58,16 @@ def test_close_sits_on_the_cards_top_corner():
             assert bx2 > card[2] - 80
             places["inside"] += 1
     assert places["straddles_right"] > places["inside"] > 0 and places["straddles_left"] > 0
+
+
+def test_extra_close_adds_separate_boxes_only_when_asked(assets):
+    for (a, ba, _), (b, bb, _) in zip(_screens(assets, RECIPE), _screens(assets, {**RECIPE, "extra_close": None})):
+        assert np.array_equal(a, b) and ba == bb
+    extra = _screens(assets, {**RECIPE, "extra_close": [2, 2]}, n=8)
+    counts = [len(boxes) for _, boxes, _ in extra]
+    assert max(counts) >= 2 and all(1 <= n <= 3 for n in counts)
+    for _, boxes, labels in extra:
+        assert set(labels) == {"close"}
+        for i, a in enumerate(boxes):           # never on top of each other
+            for b in boxes[i + 1:]:
+                assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]

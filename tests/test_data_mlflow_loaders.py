@@ -64,6 +64,32 @@ def test_detection_loader_shapes(tiny_projects, tmp_path):
         ClassificationDataset(built.path, "train")
 
 
+def test_detection_window_keeps_the_button_at_its_scale(tiny_projects, tmp_path):
+    """A training band of the screen: its rows of the full image, the boxes moved with it, whole."""
+    pdir, names = tiny_projects
+    built = build_dataset(names, pdir, tmp_path / "ds", **DET, progress=False)
+    full = DetectionDataset(built.path, "train")
+    band = DetectionDataset(built.path, "train", window=40)
+    torch.manual_seed(0)
+    with_box = 0
+    for i in range(len(full)):
+        x, t = full[i]
+        for _ in range(5):
+            y, u = band[i]
+            assert y.shape == (3, 40, 64)
+            if len(t["boxes"]):
+                with_box += 1
+                (b,), (c,) = t["boxes"], u["boxes"]     # the button is in the band, not cut
+                top = b[1] - c[1]
+                assert torch.allclose(c, b - torch.tensor([0, top, 0, top]))
+                assert torch.equal(y, x[:, int(top):int(top) + 40])
+    assert with_box > 0
+    # no window, or one as tall as the screen, is the whole screen; a taller one is refused
+    assert DetectionDataset(built.path, "train", window=96).window is None
+    with pytest.raises(DatasetMismatchError, match="window of 200 rows"):
+        DetectionDataset(built.path, "train", window=200)
+
+
 def test_classification_loader_labels_and_class_check(tiny_projects, tmp_path):
     pdir, names = tiny_projects
     built = build_dataset(names, pdir, tmp_path / "ds", **CLS, progress=False)

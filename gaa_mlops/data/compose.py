@@ -70,6 +70,27 @@ def _place_target(rng, assets: Assets, recipe, label: str, W: int, s: float, rw:
     return None
 
 
+def _extra_close(rng, assets: Assets, recipe, W: int, s: float, rw: int, rh: int,
+                 taken: list[Box]) -> list[tuple[str, Image.Image, Box]]:
+    """``extra_close: [lo, hi]`` more close sprites anywhere free on a screen that has one (a detector
+    recipe only: more positive examples per rendered screen; the verifier's screens never set it)."""
+    lo, hi = (int(v) for v in recipe["extra_close"])
+    placed = []
+    for _ in range(int(rng.integers(lo, hi + 1))):
+        sprite, aug = assets.sprite(rng, "close")
+        d = augment_sprite(rng, sprite, aug, uniform(rng, recipe.get("button_width_fraction", [0.035, 0.1])) * W * s)
+        vx1, vy1, vx2, vy2 = _visible_box(d)
+        dw, dh = vx2 - vx1, vy2 - vy1
+        for _try in range(8):
+            x, y = rng.uniform(0, max(1.0, rw - dw)), rng.uniform(0, max(1.0, rh - dh))
+            box = (int(round(x)), int(round(y)), int(round(x)) + dw, int(round(y)) + dh)
+            if not any(_overlaps(box, t, pad=4) for t in taken):
+                placed.append(("close", d, box))
+                taken.append(box)
+                break
+    return placed
+
+
 def _paste_clipped(canvas: Image.Image, sprite: Image.Image, box: Box) -> None:
     """Paste a sprite whose visible box goes to ``box`` (alpha_composite needs a non-negative
     destination, so it goes through a full-size layer)."""
@@ -165,6 +186,8 @@ def compose_screen(rng: np.random.Generator, assets: Assets, recipe: dict[str, A
 
     others: list[tuple[str, Image.Image, Box]] = []       # other target classes, e.g. watch_ad
     taken: list[Box] = [close_box] if close_box is not None else []
+    if close_box is not None and recipe.get("extra_close"):
+        others += _extra_close(rng, assets, recipe, W, s, rw, rh, taken)
     for label in targets:
         if label != "close" and assets.has_sprites(label):
             placed_target = _place_target(rng, assets, recipe, label, W, s, rw, rh, taken)

@@ -61,12 +61,43 @@ class _Base(Dataset):
         self.augment = augment
 
 
+WINDOW_TRIES = 8              # random window offsets tried for one that cuts no box
+
+
+def _window_top(height: int, window: int, boxes: torch.Tensor) -> int:
+    """Top row of a ``window``-row band of an image ``height`` rows high: around one of ``boxes``
+    (drawn at random) when there are any, placed so that no box is cut in two if it can be."""
+    span = height - window
+    lo, hi = 0, span
+    if len(boxes):
+        b = boxes[int(torch.randint(len(boxes), (1,)))]
+        lo, hi = max(0, int(b[3].ceil()) - window), min(span, int(b[1].floor()))
+        if lo > hi:               # a box taller than the window: centre on it
+            return int(min(span, max(0, (b[1] + b[3] - window) / 2)))
+    top = lo
+    for _ in range(WINDOW_TRIES):
+        top = int(torch.randint(lo, hi + 1, (1,)))
+        if not any(b[1] < top < b[3] or b[1] < top + window < b[3] for b in boxes):
+            break
+    return top
+
+
 class DetectionDataset(_Base):
-    """Screens at image_size; target ``{"boxes": float [N, 4] xyxy pixels, "labels": int64 [N]}``."""
+    """Screens at image_size; target ``{"boxes": float [N, 4] xyxy pixels, "labels": int64 [N]}``.
+
+    ``window`` (rows): each sample is a random full-width band that many rows high, around a box
+    when the screen has one, instead of the whole screen. The detector is fully convolutional, so it
+    still runs on whole screens; a band costs less than half the compute of a 576-row screen and
+    keeps its button, so training sees about twice the buttons per minute. Boxes the band cuts are
+    clipped to it (those left with less than half their height are dropped)."""
 
     def __init__(self, root, split: str = "train", classes: Sequence[str] | None = None,
-                 augment: bool = False):
+                 augment: bool = False, window: int | None = None):
         super().__init__(root, split, "detection", classes, augment)
+        if window is not None and not 0 < int(window) <= self.image_size[0]:
+            raise DatasetMismatchError(f"detector window of {window} rows does not fit the dataset's "
+                                       f"{self.image_size[0]}-row screens")
+        self.window = int(window) if window is not None and int(window) < self.image_size[0] else None
         coco = json.loads((self.root / split / "annotations.json").read_text())
         self.images = sorted(coco["images"], key=lambda im: im["id"])
         self._anns: dict[int, list] = {}
@@ -84,9 +115,19 @@ class DetectionDataset(_Base):
         boxes = torch.tensor([[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2],
                                a["bbox"][1] + a["bbox"][3]] for a in anns], dtype=torch.float32).reshape(-1, 4)
         labels = torch.tensor([a["category_id"] for a in anns], dtype=torch.int64)
+        if self.window is not None:
+            x, boxes, labels = self._band(x, boxes, labels)
         if self.augment:
             x = _jitter(x)
         return x, {"boxes": boxes, "labels": labels, "image_id": int(im["id"])}
+
+    def _band(self, x: torch.Tensor, boxes: torch.Tensor, labels: torch.Tensor):
+        top = _window_top(x.shape[1], self.window, boxes)
+        x = x[:, top:top + self.window]
+        clipped = boxes.clone()
+        clipped[:, [1, 3]] = (boxes[:, [1, 3]] - top).clamp(0, self.window)
+        keep = (clipped[:, 3] - clipped[:, 1]) >= 0.5 * (boxes[:, 3] - boxes[:, 1])
+        return x.contiguous(), clipped[keep], labels[keep]
 
 
 class ClassificationDataset(_Base):

@@ -57,6 +57,7 @@ class TrainerSettings:
     init_from: str | None = None
     max_minutes: float | None = None
     augment: bool = True
+    detector_window: int | None = None    # read by the detection dataset (gaa_mlops.data.loaders)
     calibration: dict = field(default_factory=lambda: {"target_recall": 0.99, "max_false_positive_rate": 0.005})
 
 
