@@ -1,12 +1,26 @@
 # Newcomer commands (see README.md):
 #   make demo   set up, then run the whole pipeline on the quick experiment with the embedded defaults
 #   make test   set up, then run the test suite
-# Both are idempotent: a second run skips the setup that is already done.
+#   make assets render the icon projects (close_icons, neg_icons, eval_designs) from pinned sources
+# All are idempotent: a second run skips the setup that is already done.
 
 PY := .venv/bin/python
 STAMP := .venv/.gaa-setup-$(shell cat setup.cfg pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: setup system-packages test test-all demo bench lint clean-outputs
+# Icon projects rendered at setup from pinned sources (nothing rendered is committed): the Iconify
+# sets in projects/_icon_sources (npm ci) and the Debian icon / symbol fonts below.
+ICONS := projects/_icon_sources
+FONT_PACKAGES := fonts-font-awesome fonts-fork-awesome fonts-material-design-icons-iconfont fonts-noto-core \
+	fonts-symbola fonts-dejavu-core fonts-noto-color-emoji fonts-elusive-icons fonts-glyphicons-halflings \
+	libjs-bootstrap fonts-ipafont-gothic fonts-ipafont-mincho
+ASSET_INPUTS := $(ICONS)/package-lock.json $(ICONS)/sources.yaml projects/_icons.py projects/_drawing.py \
+	projects/eval_screens/generate.py projects/close_icons/generate.py projects/neg_icons/generate.py \
+	projects/eval_designs/generate.py
+ASSET_OUTPUTS := projects/close_icons/images/manifest.json projects/neg_icons/images/manifest.json \
+	projects/eval_designs/annotations.json
+ASSETS_STAMP := $(ICONS)/.assets-$(shell cat $(ASSET_INPUTS) 2>/dev/null | sha256sum | cut -c1-12)
+
+.PHONY: setup system-packages assets test test-all demo bench lint clean-outputs
 
 system-packages:
 	@command -v /usr/sbin/sshd >/dev/null 2>&1 || { \
@@ -15,6 +29,13 @@ system-packages:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
 	  echo "installing postgresql (the tracking-server tests start a real PostgreSQL)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+	@missing=$$(for p in $(FONT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing" $$missing "(icon and symbol fonts that make assets renders)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
+	@command -v npm >/dev/null 2>&1 || { \
+	  echo "installing npm (make assets installs the pinned icon sets with npm ci)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; }
 
 $(STAMP):
 	@test -x $(PY) || python3 -m venv .venv
@@ -23,7 +44,21 @@ $(STAMP):
 	$(PY) -m pip install -q -e ".[test,speed]"
 	@rm -f .venv/.gaa-setup-* && touch $(STAMP)
 
-setup: system-packages $(STAMP)
+# close_icons, neg_icons, eval_designs: npm ci of the pinned icon sets, then the three generators
+# (about a minute); skipped while the stamp (lock file + table + generator sources) is current and
+# the outputs exist.
+$(ASSETS_STAMP): $(if $(filter-out $(wildcard $(ASSET_OUTPUTS)),$(ASSET_OUTPUTS)),FORCE) | system-packages $(STAMP)
+	cd $(ICONS) && npm ci --no-audit --no-fund --loglevel=error
+	$(PY) projects/close_icons/generate.py
+	$(PY) projects/neg_icons/generate.py
+	$(PY) projects/eval_designs/generate.py
+	@rm -f $(ICONS)/.assets-* && touch $@
+
+assets: $(ASSETS_STAMP)
+
+FORCE:
+
+setup: system-packages $(STAMP) assets
 
 test: setup
 	$(PY) -m pytest -q -n 2 -m "not slow"
