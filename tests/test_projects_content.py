@@ -1,4 +1,5 @@
-"""Checks on the committed image projects (format the dataset builder relies on).
+"""Checks on the image projects (format the dataset builder relies on): the committed ones and the
+icon projects that `make assets` renders (close_icons, neg_icons, eval_designs).
 
 Run: pytest tests/test_projects_content.py
 """
@@ -12,6 +13,8 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1] / "projects"
 PROJECTS = sorted(p.parent.name for p in ROOT.glob("*/project.yaml") if not p.parent.name.startswith("_"))
+RENDERED = ("close_icons", "neg_icons", "eval_designs")     # generated at setup, not committed
+EVAL_PROJECTS = ("eval_screens", "eval_watch_ad", "eval_designs")
 
 
 def load(name):
@@ -29,7 +32,7 @@ def test_expected_projects_present():
     expected = {"close_plain_x", "close_circle_x", "close_square_x", "close_see_through", "close_varied_x",
                 "neg_text_ja",
                 "neg_text_latin", "neg_ui_icons", "backgrounds", "screens_train", "eval_screens",
-                "watch_ad_buttons", "neg_game_buttons", "eval_watch_ad"}
+                "watch_ad_buttons", "neg_game_buttons", "eval_watch_ad", "close_icons", "neg_icons", "eval_designs"}
     assert expected <= set(PROJECTS)
 
 
@@ -43,7 +46,8 @@ def test_project_yaml(name):
     assert (ROOT / name / cfg["generator"]).is_file()
     assert {"scale", "rotate", "color_jitter", "hflip", "weight"} <= set(cfg["augment"])
     files = sources(name, cfg)
-    assert len(files) >= 30
+    hint = " (rendered at setup: run `make assets`)" if name in RENDERED else ""
+    assert len(files) >= 30, f"{name}: {len(files)} source files{hint}"
 
 
 @pytest.mark.parametrize("name", [p for p in PROJECTS if load(p)["task"] == "classification"])
@@ -89,4 +93,65 @@ def test_eval_projects_are_in_no_training_set():
     sets = ROOT.parent / "conf" / "projects"
     for f in sets.glob("*.yaml"):
         include = yaml.safe_load(f.read_text())["include"]
-        assert "eval_watch_ad" not in include and "eval_screens" not in include, f
+        for name in EVAL_PROJECTS:
+            assert name not in include, (f, name)
+
+
+# --------------------------------------------------------------- icon projects (make assets)
+
+def manifest(name):
+    path = ROOT / name / "images" / "manifest.json"
+    assert path.is_file(), f"{path} missing: run `make assets`"
+    return json.loads(path.read_text())
+
+
+def icon_sources():
+    import sys
+    sys.path.insert(0, str(ROOT))
+    import _icons
+    return _icons, {s.id: s for s in _icons.load_table()}
+
+
+def test_close_icons_names_pass_the_close_filter():
+    IC, srcs = icon_sources()
+    rows = manifest("close_icons")
+    assert 1500 <= len(rows) <= 3000
+    per_source = {}
+    for r in rows:
+        s = srcs[r["source"]]
+        assert s.role == "train", r
+        assert IC.is_close(r["glyph"], s), r
+        per_source[r["source"]] = per_source.get(r["source"], 0) + 1
+    assert len(per_source) >= 40
+    assert max(per_source.values()) <= 0.03 * len(rows)      # no set dominates
+    assert len(sources("close_icons", load("close_icons"))) == len(rows)
+
+
+def test_neg_icons_names_pass_the_negative_filter():
+    IC, srcs = icon_sources()
+    rows = manifest("neg_icons")
+    assert 2000 <= len(rows) <= 4000
+    for r in rows:
+        s = srcs[r["source"]]
+        assert s.role == "train", r
+        assert IC.is_negative(r["glyph"]) and not IC.is_close(r["glyph"], s), r
+    close_keys = {(r["source"], r["key"]) for r in manifest("close_icons")}
+    assert not close_keys & {(r["source"], r["key"]) for r in rows}
+    concepts = {r["concept"] for r in rows}
+    assert {"plus", "plus_circle", "info", "check", "play", "chevron", "question"} <= concepts
+    assert len(sources("neg_icons", load("neg_icons"))) == len(rows)
+
+
+def test_eval_designs_draw_from_heldout_sources_only():
+    _, srcs = icon_sources()
+    path = ROOT / "eval_designs" / "designs.json"
+    assert path.is_file(), f"{path} missing: run `make assets`"
+    designs = json.loads(path.read_text())
+    coco = json.loads((ROOT / "eval_designs" / "annotations.json").read_text())
+    with_box = [d for d in designs if d["box"]]
+    assert len(with_box) == len(coco["annotations"]) == 200 and len(designs) == 300
+    used = {d["source"] for d in with_box}
+    assert all(srcs[s].role == "heldout" for s in used), used
+    assert len(used) >= 6
+    trained = {r["source"] for n in ("close_icons", "neg_icons") for r in manifest(n)}
+    assert not used & trained
