@@ -339,6 +339,8 @@ def render_iconify(prefix: str, name: str, px: int = RENDER_PX) -> Image.Image |
     entry = s["icons"][name]
     colour = s["palette"]
     body, left, top, w, h = entry[:5]
+    if "<animate" in body or "<set " in body:     # animated (line-md style): its first frame may be empty
+        return None
     if entry[5] % 2 == 1:
         w, h = h, w
     try:
