@@ -19,6 +19,9 @@ tapped one on screens without), its own table column, gallery and PR curve.
 The result goes on each evaluated model version as ``eval.*`` tags (``eval.watch_ad.click_success``,
 ..., and ``eval.classes``); same evaluation-set digest -> comparable across versions in the registry.
 ``evaluation.project`` is one detection project or a list of them (evaluated together).
+``evaluation.extra_projects`` are more held-out sets, each evaluated on its own, reported next to it
+under its name (``eval_designs.click_success``, tags ``eval.eval_designs.click_success``, artifacts
+under ``evaluation/eval_designs/``); the promotion gate reads the primary set only.
 """
 from __future__ import annotations
 
@@ -49,6 +52,7 @@ from game_eye.engine import DEFAULT_TOP_K
 
 log = logging.getLogger(__name__)
 HEADLINE = ("click_success", "false_tap_rate", "miss_rate", "wrong_tap_rate")
+STAGE_KEYS = ("proposal_recall", "verifier_pass_rate", "ssd_map50")
 
 
 def evaluation_digest(project) -> str:
@@ -119,32 +123,21 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         _log_eval_input(projects, digest, counts)
         result = run_evaluation(str(ssd_path), str(res_path), shots, regions=ev.regions,
                                 precision=ev.precision, top_k=top_k)
-        finite = {k: v for k, v in result.metrics.items() if isinstance(v, (int, float)) and math.isfinite(v)}
-        mlflow.log_metrics(finite)
-        table = {k: [r[k] if not isinstance(r[k], list) else json.dumps(r[k]) for r in result.rows]
-                 for k in ("image", "truth", "first_close", "outcome", "hit", "score", "ms")}
-        for c, rows in result.per_class_rows.items():
-            if c != result.label:
-                table[f"outcome.{c}"] = [r["outcome"] for r in rows]
-                table[f"tap.{c}"] = [json.dumps(r["tap_box"]) for r in rows]
-        mlflow.log_table(table, "evaluation/results.json")
-        log_figure(failure_gallery(result.rows, int(ev.gallery_size)), "evaluation/worst_failures.png")
-        log_figure(pr_curve_figure(result.curve, result.metrics), "evaluation/pr_curve.png")
-        if result.operating_curve:
-            mlflow.log_table({k: v.tolist() for k, v in result.operating_curve.items()},
-                             "evaluation/operating_curve.json")
-            log_figure(operating_curve_figure(result.operating_curve, result.verifier_threshold, result.metrics),
-                       "evaluation/operating_curve.png")
-        for c, rows in result.per_class_rows.items():
-            if c != result.label:
-                operating = {"click_success": result.metrics.get(metric_name(c, "click_success"), 0),
-                             "tap_precision": result.metrics.get(metric_name(c, "tap_precision"), 0)}
-                log_figure(failure_gallery(rows, int(ev.gallery_size)), f"evaluation/{c}/worst_failures.png")
-                log_figure(pr_curve_figure(result.per_class_curves[c], operating), f"evaluation/{c}/pr_curve.png")
+        finite = _log_result(result, prefix="", folder="evaluation", gallery_size=int(ev.gallery_size))
+        extra_tags = {}
+        for extra in load_evaluation_projects(ev.get("extra_projects") or [], cfg.paths.projects_dir):
+            extra_shots = list(extra.screenshots)[: ev.limit] if ev.limit else list(extra.screenshots)
+            extra_result = run_evaluation(str(ssd_path), str(res_path), extra_shots, regions=ev.regions,
+                                          precision=ev.precision, top_k=top_k)
+            finite |= _log_result(extra_result, prefix=f"{extra.name}.", folder=f"evaluation/{extra.name}",
+                                  gallery_size=int(ev.gallery_size))
+            extra_tags |= {f"eval.{extra.name}.{k}": f"{finite[f'{extra.name}.{k}']:.6f}"
+                           for k in (*HEADLINE, *STAGE_KEYS) if f"{extra.name}.{k}" in finite}
+            extra_tags[f"eval.{extra.name}.dataset_digest"] = evaluation_digest([extra])
         tags = {"eval.run_id": run.info.run_id, "eval.dataset_digest": digest,
                 **class_tags(result.metrics, result.classes),
                 "eval.latency_p50_ms": f"{result.metrics['latency_p50_ms']:.1f}", "eval.precision": result.precision,
-                "eval.top_k": str(top_k)}
+                "eval.top_k": str(top_k), **extra_tags}
         mlflow.set_tags({k: tags[k] for k in ("eval.precision", "eval.top_k")})
         for mv in (ssd_mv, res_mv):
             if mv is not None:
@@ -153,8 +146,36 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
                    "ssd_version": ssd_mv.version if ssd_mv else None,
                    "resnet_version": res_mv.version if res_mv else None}
     log.info("evaluation: %s", {k: v for k, v in summary.items()
-                                if any(k == metric_name(c, h) for c in result.classes for h in HEADLINE)})
+                                if any(k.endswith(metric_name(c, h)) for c in result.classes for h in HEADLINE)})
     return summary
+
+
+def _log_result(result, prefix: str, folder: str, gallery_size: int) -> dict[str, float]:
+    """Log one evaluation set's metrics (names prefixed with ``prefix``), results table, gallery and
+    curves (under ``folder``); return its finite metrics, prefixed."""
+    finite = {f"{prefix}{k}": v for k, v in result.metrics.items()
+              if isinstance(v, (int, float)) and math.isfinite(v)}
+    mlflow.log_metrics(finite)
+    table = {k: [r[k] if not isinstance(r[k], list) else json.dumps(r[k]) for r in result.rows]
+             for k in ("image", "truth", "first_close", "outcome", "hit", "score", "ms")}
+    for c, rows in result.per_class_rows.items():
+        if c != result.label:
+            table[f"outcome.{c}"] = [r["outcome"] for r in rows]
+            table[f"tap.{c}"] = [json.dumps(r["tap_box"]) for r in rows]
+    mlflow.log_table(table, f"{folder}/results.json")
+    log_figure(failure_gallery(result.rows, gallery_size), f"{folder}/worst_failures.png")
+    log_figure(pr_curve_figure(result.curve, result.metrics), f"{folder}/pr_curve.png")
+    if result.operating_curve:
+        mlflow.log_table({k: v.tolist() for k, v in result.operating_curve.items()}, f"{folder}/operating_curve.json")
+        log_figure(operating_curve_figure(result.operating_curve, result.verifier_threshold, result.metrics),
+                   f"{folder}/operating_curve.png")
+    for c, rows in result.per_class_rows.items():
+        if c != result.label:
+            operating = {"click_success": result.metrics.get(metric_name(c, "click_success"), 0),
+                         "tap_precision": result.metrics.get(metric_name(c, "tap_precision"), 0)}
+            log_figure(failure_gallery(rows, gallery_size), f"{folder}/{c}/worst_failures.png")
+            log_figure(pr_curve_figure(result.per_class_curves[c], operating), f"{folder}/{c}/pr_curve.png")
+    return finite
 
 
 @hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -118,11 +119,15 @@ class Pipeline:
                 log.info("step %s: already done in this run, skipped", step)
                 continue
             log.info("step %s ...", step)
+            started = time.monotonic()
             try:
                 result = actions[step]()
             except Exception as exc:
                 mlflow.set_tag("pipeline.failed_step", step)
                 raise PipelineStepError(f"pipeline step {step!r} failed: {type(exc).__name__}: {exc}") from exc
+            minutes = (time.monotonic() - started) / 60
+            mlflow.log_metric(f"minutes.{step}", minutes)
+            log.info("step %s done in %.1f min", step, minutes)
             self.results[step] = result
             mlflow.set_tag(f"pipeline.{step}.result", json.dumps(result, default=str)[:5000])
         mlflow.set_tag("pipeline.failed_step", "")
@@ -178,11 +183,13 @@ class Pipeline:
         return f"models:/{name}/{trained['version']}" if trained else f"models:/{name}@candidate"
 
     def evaluate(self) -> dict:
-        from gaa_mlops.evaluate import HEADLINE, evaluate
+        from gaa_mlops.evaluate import HEADLINE, STAGE_KEYS, evaluate
         cfg = self.sub("ssd", f"evaluation.ssd_weights={self._weights_spec('ssd')}",
                        f"evaluation.resnet_weights={self._weights_spec('resnet34')}")
         s = evaluate(cfg)
-        metrics = {k: s[k] for k in (*HEADLINE, "latency_p50_ms", "ssd_map50", "verifier_accuracy") if k in s}
+        keys = (*HEADLINE, *STAGE_KEYS, "latency_p50_ms", "verifier_accuracy")
+        sets = [""] + [f"{name}." for name in (cfg.evaluation.get("extra_projects") or [])]
+        metrics = {f"{p}{k}": s[f"{p}{k}"] for p in sets for k in keys if f"{p}{k}" in s}
         mlflow.log_metrics(metrics)
         mlflow.set_tag("evaluation.run_id", s["run_id"])
         return {"run_id": s["run_id"], "dataset_digest": s["dataset_digest"], **metrics}

@@ -195,6 +195,17 @@ def proposal_recall(truths: Sequence[Sequence[Sequence[float]]], proposals: Sequ
     return _rate(found, len(with_truth))
 
 
+def verifier_pass_rate(truths: Sequence[Sequence[Sequence[float]]], proposals: Sequence[Sequence[Proposal]],
+                       threshold: float) -> float:
+    """Of the screens whose true button is proposed (some proposal's centre in a true box), the share
+    where the verifier passes such a proposal (``p >= threshold``): how much of the detector's
+    recall the verifier keeps (NaN when no true button was proposed)."""
+    on_truth = [[q for q in ps if any(point_in_box(box_center(q.box), b) for b in t)]
+                for t, ps in zip(truths, proposals) if len(t)]
+    proposed = [qs for qs in on_truth if qs]
+    return _rate(sum(any(q.p >= threshold for q in qs) for qs in proposed), len(proposed))
+
+
 def latency_percentiles(ms: Sequence[float], percentiles: Sequence[float] = (50, 95)) -> dict[str, float]:
     """{"p50": ..., "p95": ...} (linear interpolation, numpy's default); NaN for an empty list."""
     arr = np.asarray([float(v) for v in ms], dtype=float)

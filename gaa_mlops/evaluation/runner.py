@@ -25,6 +25,7 @@ from gaa_mlops.evaluation.metrics import (
     screen_outcome,
     tap_pr_curve,
     verifier_operating_curve,
+    verifier_pass_rate,
 )
 from gaa_mlops.projects import Screenshot
 from game_eye.engine import DEFAULT_TOP_K, GameEye
@@ -69,9 +70,9 @@ def class_metrics(outcomes) -> dict[str, float]:
 
 class StageMetrics:
     """mAP@0.5 of the detector stage alone, proposal recall (screens whose close button is among the
-    top-K proposals), verifier accuracy on crops (true boxes = close, proposals away from every true
-    box = not close) at the verifier's threshold, and every screen's proposals with their verifier
-    probability (for the operating curve)."""
+    top-K proposals), the verifier's pass rate on those proposed true buttons, verifier accuracy on
+    crops (true boxes = close, proposals away from every true box = not close) at the verifier's
+    threshold, and every screen's proposals with their verifier probability (for the operating curve)."""
 
     def __init__(self, eye: GameEye):
         self.eye = eye
@@ -104,7 +105,8 @@ class StageMetrics:
         map50 = float(self.map.compute()["map_50"])
         return {"ssd_map50": max(map50, 0.0), "verifier_crops": self.total,
                 "verifier_accuracy": self.correct / self.total if self.total else float("nan"),
-                "proposal_recall": proposal_recall(self.truths, self.proposals)}
+                "proposal_recall": proposal_recall(self.truths, self.proposals),
+                "verifier_pass_rate": verifier_pass_rate(self.truths, self.proposals, self.eye.cls_threshold)}
 
     def operating_curve(self) -> dict:
         return verifier_operating_curve(self.truths, self.proposals, label=self.eye.label)
