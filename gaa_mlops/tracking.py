@@ -5,15 +5,22 @@
 ``uri`` None → ``$MLFLOW_TRACKING_URI`` → else MLflow's embedded default,
 ``sqlite:///<abs root>/mlflow.db`` with artifacts in ``<abs root>/mlruns``. The store is checked
 right away: an unreachable one fails fast with :class:`TrackingError` naming the URI.
+
+Under ``mlflow run`` (``$MLFLOW_RUN_ID`` set) the entry point logs into the run that ``mlflow run``
+created, so everything goes to that run's experiment (``--experiment-name X``, or MLflow's
+``Default`` without it), not to ``tracking.experiment_name``; it says so when the two differ.
 """
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from urllib.parse import urlparse
 
 import mlflow
 from mlflow import MlflowClient
+
+log = logging.getLogger(__name__)
 
 
 class TrackingError(RuntimeError):
@@ -37,6 +44,17 @@ def _probe_http(uri: str, timeout: float = 5.0) -> None:
         raise TrackingError(f"MLflow tracking server {uri} is unreachable ({e})") from e
 
 
+def _mlflow_run_experiment(client: MlflowClient):
+    """The experiment of the run ``mlflow run`` created for this process, or None outside ``mlflow run``."""
+    run_id = os.environ.get("MLFLOW_RUN_ID")
+    if not run_id:
+        return None
+    try:
+        return client.get_experiment(client.get_run(run_id).info.experiment_id)
+    except Exception:       # a stale id from elsewhere: start_run will report it
+        return None
+
+
 def setup_tracking(uri: str | None, experiment_name: str, root: str | Path) -> str:
     """Point MLflow at ``uri`` (see module doc), make ``experiment_name`` active (created if needed)
     and return the tracking URI in use."""
@@ -52,6 +70,14 @@ def setup_tracking(uri: str | None, experiment_name: str, root: str | Path) -> s
     mlflow.set_tracking_uri(uri)
     try:
         client = MlflowClient(uri)
+        adopted = _mlflow_run_experiment(client)
+        if adopted is not None:
+            if adopted.name != experiment_name:
+                log.warning("`mlflow run` created run %s in experiment %r: logging there, not in %r "
+                            "(give `mlflow run` --experiment-name %s to use that one)",
+                            os.environ["MLFLOW_RUN_ID"], adopted.name, experiment_name, experiment_name)
+            mlflow.set_experiment(experiment_id=adopted.experiment_id)
+            return uri
         exp = client.get_experiment_by_name(experiment_name)
         if exp is None:
             artifacts = (Path(root).resolve() / "mlruns").as_uri() if local_default else None

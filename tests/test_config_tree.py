@@ -7,6 +7,7 @@ from hydra import compose
 from hydra.errors import MissingConfigException
 
 from gaa_mlops.cli import expand_overrides
+from gaa_mlops.launch import ENTRY_POINTS
 from gaa_mlops.projects import available_projects
 from tests.tiny import REPO, hydra_init
 
@@ -19,9 +20,11 @@ def test_mlproject_entry_points_parse():
     assert set(doc["entry_points"]) == {"main", "build_dataset", "train", "evaluate", "promote", "recalibrate",
                                         "deploy"}
     for name, ep in doc["entry_points"].items():
-        module = ep["command"].split()[2]
-        assert (REPO / (module.replace(".", "/") + ".py")).exists() or \
-            (REPO / module.replace(".", "/") / "__main__.py").exists(), name
+        python, flag, launcher, entry = ep["command"].split()[:4]
+        assert (python, flag, launcher) == ("python3", "-m", "gaa_mlops.launch"), name
+        assert entry in ENTRY_POINTS, name
+        module = REPO / "gaa_mlops" / entry
+        assert module.with_suffix(".py").exists() or (module / "__main__.py").exists(), name
         ep["command"].format(overrides="x")
 
 

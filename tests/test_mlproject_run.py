@@ -60,3 +60,30 @@ def test_hydra_multirun_gives_one_parent_run_per_job(tmp_path):
     runs = client.search_runs([client.get_experiment_by_name("gaa-test").experiment_id],
                               filter_string="tags.`gaa.step` = 'pipeline'")
     assert sorted(r.data.params["trainer.lr"] for r in runs) == ["0.003", "0.01"]
+
+
+def test_launcher_runs_the_entry_point_with_the_venv_when_python3_lacks_it():
+    """`.venv/bin/mlflow run .` without an activated venv: MLproject's python3 has no dependencies."""
+    from pathlib import Path
+
+    bare = Path(sys.base_prefix) / "bin" / "python3"      # -S: none of its site-packages either
+    proc = subprocess.run([str(bare), "-S", "-m", "gaa_mlops.launch", "train", "--help"], cwd=REPO,
+                          env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Powered by Hydra" in proc.stdout
+
+
+def test_launcher_without_any_usable_python_says_so_in_one_line(tmp_path, monkeypatch, capsys):
+    import pytest
+
+    from gaa_mlops import launch
+
+    monkeypatch.setattr(launch, "REQUIRED", ("no_such_module_for_gaa",))
+    monkeypatch.setattr(launch, "VENV", tmp_path / ".venv")
+    with pytest.raises(SystemExit) as exc:
+        launch.main(["train"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no_such_module_for_gaa" in err and "make setup" in err
+    with pytest.raises(SystemExit):
+        launch.main(["no-such-entry"])
