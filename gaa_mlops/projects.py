@@ -281,7 +281,10 @@ def load_project(folder: str | Path) -> Project:
     for g in globs:
         hits = [p for p in root.glob(g) if p.is_file()]
         if not hits:
-            raise _err(path, f"key 'sources': glob {g!r} matches no file in {root}")
+            made_by = raw.get("generator")
+            hint = f"; its sources are made by {made_by}: run `make assets` (or python {root / made_by})" \
+                if made_by else ""
+            raise _err(path, f"key 'sources': glob {g!r} matches no file in {root}{hint}")
         sources.update(p.resolve() for p in hits)
     src = tuple(sorted(sources))
     generator = raw.get("generator")

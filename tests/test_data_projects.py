@@ -88,3 +88,11 @@ def test_corrupt_png_fails_build_naming_file_and_leaves_nothing(tiny_projects, t
         build_dataset(names, pdir, tmp_path / "ds", **CLS, progress=False)
     assert str(bad) in str(e.value)
     assert not (tmp_path / "ds").exists() or list((tmp_path / "ds").iterdir()) == []
+
+
+def test_generated_sources_missing_says_how_to_make_them(tiny_projects):
+    """A project whose sources are rendered at setup (close_icons, ...) on a clone without them."""
+    pdir, _ = tiny_projects
+    _edit(pdir / "close_tiny", sources=["images/*.png"], generator="generate.py")
+    with pytest.raises(ProjectError, match=r"'images/\*\.png' matches no file.*generate\.py: run `make assets`"):
+        load_project(pdir / "close_tiny")
