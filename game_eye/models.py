@@ -6,13 +6,15 @@ no config and no MLflow. Nothing is ever downloaded: every builder passes ``weig
 
 Detector archs:
   * ``ssd_tiny``: torchvision ``SSD`` with a small plain-conv backbone (stride 8/16/32 feature
-    maps) and pixel-square anchors sized for close buttons on a downscaled portrait screenshot.
+    maps) and pixel-square anchors sized for close buttons on a downscaled portrait screenshot;
+    ``class_prior`` (model_kwargs) initialises its class scores to that probability.
     It learns far more per CPU minute than the MobileNet/VGG backbones (see DESIGN.md).
   * ``ssdlite320_mobilenet_v3_large`` and ``ssd300_vgg16``: torchvision's builders, from scratch.
 Classifier archs: ``resnet34`` (and ``resnet18`` for tiny tests), from scratch.
 """
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from typing import Any, Sequence
 
@@ -21,8 +23,8 @@ from torch import nn
 from torchvision.models import resnet18, resnet34
 from torchvision.models.detection import ssd300_vgg16, ssdlite320_mobilenet_v3_large
 from torchvision.models.detection.image_list import ImageList
-from torchvision.models.detection.transform import GeneralizedRCNNTransform
 from torchvision.models.detection.ssd import SSD, SSDHead
+from torchvision.models.detection.transform import GeneralizedRCNNTransform
 
 from .archs import CLASSIFIER_ARCHS, DETECTOR_ARCHS  # noqa: F401  (re-exported: public names)
 
@@ -116,6 +118,19 @@ def _sized(transform: GeneralizedRCNNTransform) -> SizedTransform:
                           size_divisible=transform.size_divisible, fixed_size=transform.fixed_size)
 
 
+def _init_class_prior(head: SSDHead, num_classes: int, prior: float) -> None:
+    """Start every anchor at p(each target class) = ``prior`` instead of 1/num_classes (RetinaNet's
+    prior initialisation): the untrained detector already says "background" almost everywhere, so
+    the first steps are not spent unlearning a uniform guess."""
+    if not 0 < prior * (num_classes - 1) < 1:
+        raise ValueError(f"class_prior {prior} must lie in (0, 1/(num_classes - 1))")
+    bias = torch.full((num_classes,), math.log(prior))
+    bias[0] = math.log(1 - prior * (num_classes - 1))
+    for conv in head.classification_head.module_list:
+        with torch.no_grad():
+            conv.bias.copy_(bias.repeat(conv.bias.numel() // num_classes))
+
+
 def build_detector(arch: str, num_classes: int, image_size: Sequence[int], **kwargs: Any) -> nn.Module:
     """Build an untrained detector; ``num_classes`` counts background. ``image_size`` is [H, W]."""
     h, w = int(image_size[0]), int(image_size[1])
@@ -131,6 +146,8 @@ def build_detector(arch: str, num_classes: int, image_size: Sequence[int], **kwa
         backbone = TinyBackbone(channels)
         anchors = PixelBoxGenerator(sizes, kwargs.get("aspect_ratios", (1.0,)))
         head = SSDHead(backbone.out_channels, anchors.num_anchors_per_location(), num_classes)
+        if kwargs.get("class_prior"):
+            _init_class_prior(head, num_classes, float(kwargs["class_prior"]))
         model = SSD(backbone, anchors, (h, w), num_classes, IMAGE_MEAN, IMAGE_STD, head=head, **common)
         model.transform.fixed_size = (w, h)  # see the note below
         model.transform = _sized(model.transform)
@@ -149,11 +166,13 @@ def build_detector(arch: str, num_classes: int, image_size: Sequence[int], **kwa
 
 
 def build_classifier(arch: str, num_classes: int, **kwargs: Any) -> nn.Module:
-    """Build an untrained crop verifier."""
+    """Build an untrained crop verifier. ``zero_init_residual`` (model_kwargs): every residual block
+    starts as the identity (torchvision's option; trains faster from scratch)."""
     builders = {"resnet34": resnet34, "resnet18": resnet18}
     if arch not in builders:
         raise ValueError(f"unknown classifier arch {arch!r}; valid: {list(CLASSIFIER_ARCHS)}")
-    return builders[arch](weights=None, num_classes=num_classes)
+    return builders[arch](weights=None, num_classes=num_classes,
+                          zero_init_residual=bool(kwargs.get("zero_init_residual", False)))
 
 
 def build_from_weights(doc: dict[str, Any]) -> nn.Module:

@@ -102,3 +102,25 @@ def test_lr_factor_shapes():
     assert lr_factor("cosine", 100, plan) == pytest.approx(FINAL_LR_FACTOR)
     assert lr_factor("step", 80, plan) == pytest.approx(0.1)
     assert lr_factor("none", 80, plan) == 1.0
+
+
+def test_classifier_augment_changes_colour_and_side_not_shape():
+    """The verifier's jitter (gaa_mlops.training.fit): some crops flipped, some recoloured, all in [0, 1]."""
+    from gaa_mlops.training.fit import classifier_augment
+
+    torch.manual_seed(0)
+    x = torch.zeros(400, 3, 8, 8)
+    x[:, 0], x[:, 1], x[:, 2] = 0.9, 0.5, 0.1                    # an orange crop ...
+    x[:, :, :, :2] = 0.0                                          # ... with a black band on the left
+    y = classifier_augment(x)
+    assert y.shape == x.shape and 0 <= float(y.min()) and float(y.max()) <= 1
+    left, right = y[:, :, :, :2].mean(dim=(1, 2, 3)), y[:, :, :, -2:].mean(dim=(1, 2, 3))
+    inverted = y[:, :, :, 3:5].mean(dim=(1, 2, 3)) < torch.maximum(left, right)   # the band turned bright
+    flipped = (left > right) ^ inverted
+    assert 0.4 < float(flipped.float().mean()) < 0.6
+    channel_order = y[:, :, :, 3:5].mean(dim=(2, 3)).argsort(dim=1)
+    reordered = (channel_order != torch.tensor([2, 1, 0])).any(dim=1) & ~inverted
+    assert 0.2 < float(reordered.float().mean()) < 0.6
+    assert 0.1 < float(inverted.float().mean()) < 0.3
+    torch.manual_seed(0)
+    assert torch.equal(classifier_augment(x), y)                  # torch's RNG only: reproducible

@@ -69,7 +69,7 @@ def test_detection_window_keeps_the_button_at_its_scale(tiny_projects, tmp_path)
     pdir, names = tiny_projects
     built = build_dataset(names, pdir, tmp_path / "ds", **DET, progress=False)
     full = DetectionDataset(built.path, "train")
-    band = DetectionDataset(built.path, "train", window=40)
+    band = DetectionDataset(built.path, "train", window=40 / 96)
     torch.manual_seed(0)
     with_box = 0
     for i in range(len(full)):
@@ -84,10 +84,10 @@ def test_detection_window_keeps_the_button_at_its_scale(tiny_projects, tmp_path)
                 assert torch.allclose(c, b - torch.tensor([0, top, 0, top]))
                 assert torch.equal(y, x[:, int(top):int(top) + 40])
     assert with_box > 0
-    # no window, or one as tall as the screen, is the whole screen; a taller one is refused
-    assert DetectionDataset(built.path, "train", window=96).window is None
-    with pytest.raises(DatasetMismatchError, match="window of 200 rows"):
-        DetectionDataset(built.path, "train", window=200)
+    # a window of the whole screen is the screen; more than the screen is refused
+    assert DetectionDataset(built.path, "train", window=1.0).window is None
+    with pytest.raises(ValueError, match="detector window 2 is not a share"):
+        DetectionDataset(built.path, "train", window=2)
 
 
 def test_classification_loader_labels_and_class_check(tiny_projects, tmp_path):

@@ -85,19 +85,19 @@ def _window_top(height: int, window: int, boxes: torch.Tensor) -> int:
 class DetectionDataset(_Base):
     """Screens at image_size; target ``{"boxes": float [N, 4] xyxy pixels, "labels": int64 [N]}``.
 
-    ``window`` (rows): each sample is a random full-width band that many rows high, around a box
-    when the screen has one, instead of the whole screen. The detector is fully convolutional, so it
+    ``window`` (a share of the rows, 0 < window <= 1): each sample is a random full-width band that
+    high, around a box when the screen has one, instead of the whole screen. The detector is fully convolutional, so it
     still runs on whole screens; a band costs less than half the compute of a 576-row screen and
     keeps its button, so training sees about twice the buttons per minute. Boxes the band cuts are
     clipped to it (those left with less than half their height are dropped)."""
 
     def __init__(self, root, split: str = "train", classes: Sequence[str] | None = None,
-                 augment: bool = False, window: int | None = None):
+                 augment: bool = False, window: float | None = None):
         super().__init__(root, split, "detection", classes, augment)
-        if window is not None and not 0 < int(window) <= self.image_size[0]:
-            raise DatasetMismatchError(f"detector window of {window} rows does not fit the dataset's "
-                                       f"{self.image_size[0]}-row screens")
-        self.window = int(window) if window is not None and int(window) < self.image_size[0] else None
+        if window is not None and not 0 < float(window) <= 1:
+            raise ValueError(f"detector window {window} is not a share of the screen's rows (0 < window <= 1)")
+        rows = None if window is None else max(1, round(float(window) * self.image_size[0]))
+        self.window = rows if rows is not None and rows < self.image_size[0] else None
         coco = json.loads((self.root / split / "annotations.json").read_text())
         self.images = sorted(coco["images"], key=lambda im: im["id"])
         self._anns: dict[int, list] = {}

@@ -32,6 +32,7 @@ WARMUP_STEPS_SKIPPED = 3      # first steps: allocations and caches, not the ste
 MEASURED_STEPS = 20           # steps timed before the first plan
 REPLAN_EVERY = 50             # steps between re-plans inside an epoch
 MAX_WARMUP_SHARE = 0.1        # warmup is at most this share of the planned steps
+TAIL_SHARE = 0.1              # at an epoch end, fewer steps than this share of an epoch left: stop there
 VALIDATION_GUESS = 0.5        # before the first validation: its cost per image, in train-step images
 
 
@@ -102,6 +103,8 @@ class TrainingBudget:
         # every steps_per_epoch steps a validation, plus the one after the last step
         affordable = max(0.0, remaining - val) / (per_step + val / max(self.steps_per_epoch, 1))
         total = int(min(self.max_steps, max(step, step + math.floor(affordable))))   # never past the budget
+        if step % self.steps_per_epoch == 0 and 0 < total - step < TAIL_SHARE * self.steps_per_epoch:
+            total = step        # not another epoch (and its validation) for a handful of steps
         old = self.plan.total_steps
         self.plan.total_steps = total
         self.plan.warmup_steps = min(self.plan.warmup_steps, int(MAX_WARMUP_SHARE * total))

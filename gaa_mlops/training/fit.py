@@ -25,8 +25,8 @@ from gaa_mlops.data.loaders import collate_detection
 from gaa_mlops.distributed import SINGLE, DistContext, average_weighted, broadcast_object, resolve_device
 from gaa_mlops.projects import NEGATIVE_LABELS
 from gaa_mlops.training import calibrate, plots
-from gaa_mlops.training.checkpoint import load_checkpoint, restore_rng, rng_state, save_checkpoint
 from gaa_mlops.training.budget import TrainingBudget
+from gaa_mlops.training.checkpoint import load_checkpoint, restore_rng, rng_state, save_checkpoint
 from gaa_mlops.training.loops import (
     NonFiniteLossError,
     train_classifier_epoch,
@@ -57,7 +57,7 @@ class TrainerSettings:
     init_from: str | None = None
     max_minutes: float | None = None
     augment: bool = True
-    detector_window: int | None = None    # read by the detection dataset (gaa_mlops.data.loaders)
+    detector_window: float | None = None  # read by the detection dataset (gaa_mlops.data.loaders)
     calibration: dict = field(default_factory=lambda: {"target_recall": 0.99, "max_false_positive_rate": 0.005})
 
 
@@ -74,11 +74,19 @@ class FitResult:
     class_thresholds: dict[str, float] = field(default_factory=dict)   # per target class
 
 
-def _classifier_augment(x: torch.Tensor) -> torch.Tensor:
-    """Random horizontal flip and brightness/contrast jitter, drawn from torch's RNG."""
+def classifier_augment(x: torch.Tensor) -> torch.Tensor:
+    """The verifier's train-time jitter on a [0, 1] NCHW batch, drawn from torch's RNG: horizontal
+    flip, colour channels shuffled (1/2 of the crops), inverted (1/5) or grey (1/10), then brightness
+    and contrast. Close buttons come in every colour: the verifier must learn the shape, not the
+    palette of the designs it happened to see."""
     n = x.shape[0]
     flip = torch.rand(n) < 0.5
     x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+    shuffled = torch.stack([img[torch.randperm(3)] for img in x])
+    x = torch.where((torch.rand(n) < 0.5)[:, None, None, None], shuffled, x)
+    x = torch.where((torch.rand(n) < 0.2)[:, None, None, None], 1 - x, x)
+    grey = x.mean(dim=1, keepdim=True).expand_as(x)
+    x = torch.where((torch.rand(n) < 0.1)[:, None, None, None], grey, x)
     gain = 1 + (torch.rand(n, 1, 1, 1) - 0.5) * 0.4
     bias = (torch.rand(n, 1, 1, 1) - 0.5) * 0.2
     mean = x.mean(dim=(1, 2, 3), keepdim=True)
@@ -107,7 +115,7 @@ def local_batch_size(batch_size: int, dist: DistContext) -> int:
 def _train_epoch(task, model, optimizer, scheduler, loader, epoch: int, augment: bool, on_step) -> dict:
     if task == "detection":
         return train_detector_epoch(model, optimizer, scheduler, loader, epoch, on_step=on_step)
-    aug = _classifier_augment if augment else None
+    aug = classifier_augment if augment else None
     return train_classifier_epoch(model, optimizer, scheduler, loader, epoch, augment=aug, on_step=on_step)
 
 

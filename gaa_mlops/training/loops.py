@@ -11,7 +11,6 @@ from tqdm import tqdm
 
 from game_eye.models import normalize_classifier_batch
 
-
 OnStep = Callable[[int], bool]
 
 
