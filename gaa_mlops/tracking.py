@@ -9,6 +9,7 @@ right away: an unreachable one fails fast with :class:`TrackingError` naming the
 Under ``mlflow run`` (``$MLFLOW_RUN_ID`` set) the entry point logs into the run that ``mlflow run``
 created, so everything goes to that run's experiment (``--experiment-name X``, or MLflow's
 ``Default`` without it), not to ``tracking.experiment_name``; it says so when the two differ.
+Inside an active run (the pipeline's steps) runs go to that run's experiment, nested under it.
 """
 from __future__ import annotations
 
@@ -45,8 +46,11 @@ def _probe_http(uri: str, timeout: float = 5.0) -> None:
 
 
 def _mlflow_run_experiment(client: MlflowClient):
-    """The experiment of the run ``mlflow run`` created for this process, or None outside ``mlflow run``."""
-    run_id = os.environ.get("MLFLOW_RUN_ID")
+    """The experiment runs must go to whatever the config says: the active run's (a step of the
+    pipeline nests its run under the parent), else the one of the run ``mlflow run`` created for this
+    process (``$MLFLOW_RUN_ID``); None when neither is there."""
+    active = mlflow.active_run()
+    run_id = active.info.run_id if active is not None else os.environ.get("MLFLOW_RUN_ID")
     if not run_id:
         return None
     try:
@@ -72,7 +76,7 @@ def setup_tracking(uri: str | None, experiment_name: str, root: str | Path) -> s
         client = MlflowClient(uri)
         adopted = _mlflow_run_experiment(client)
         if adopted is not None:
-            if adopted.name != experiment_name:
+            if adopted.name != experiment_name and mlflow.active_run() is None:
                 log.warning("`mlflow run` created run %s in experiment %r: logging there, not in %r "
                             "(give `mlflow run` --experiment-name %s to use that one)",
                             os.environ["MLFLOW_RUN_ID"], adopted.name, experiment_name, experiment_name)

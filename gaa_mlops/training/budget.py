@@ -115,12 +115,15 @@ class TrainingBudget:
 
     def state_dict(self) -> dict[str, Any]:
         return {"elapsed": self.elapsed(), "plan": self.plan.state_dict(), "planned": self.planned,
+                "max_steps": self.max_steps,
                 "step_seconds": self._step_seconds, "timed_steps": self._timed_steps,
                 "val_seconds": self._val_seconds}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.elapsed_before = float(state["elapsed"])
         self.plan.load_state_dict(state["plan"])
+        if self.plan.total_steps == state.get("max_steps"):     # the epochs ended that plan, not the
+            self.plan.total_steps = self.max_steps              # clock: resumed with more, it goes on
         self.planned = bool(state["planned"])
         self._step_seconds, self._timed_steps = float(state["step_seconds"]), int(state["timed_steps"])
         self._val_seconds = state["val_seconds"]
