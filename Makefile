@@ -1,6 +1,7 @@
 # Newcomer commands (see README.md):
-#   make demo   set up, then run the whole pipeline on the quick experiment with the embedded defaults
+#   make full   set up, then run the whole pipeline on the embedded defaults (experiment full: real models)
 #   make test   set up, then run the test suite
+#   make demo   set up, then run the whole pipeline on the quick experiment (a first look in minutes)
 #   make assets render the icon projects (close_icons, neg_icons, eval_designs) from pinned sources
 # All are idempotent: a second run skips the setup that is already done.
 
@@ -20,7 +21,7 @@ ASSET_OUTPUTS := projects/close_icons/images/manifest.json projects/neg_icons/im
 	projects/eval_designs/annotations.json
 ASSETS_STAMP := $(ICONS)/.assets-$(shell cat $(ASSET_INPUTS) 2>/dev/null | sha256sum | cut -c1-12)
 
-.PHONY: setup system-packages assets test test-all demo bench lint clean-outputs
+.PHONY: setup system-packages assets test test-all demo full bench lint clean-outputs
 
 system-packages:
 	@command -v /usr/sbin/sshd >/dev/null 2>&1 || { \
@@ -69,9 +70,13 @@ test-all: setup
 demo: setup
 	$(PY) -m gaa_mlops.pipeline experiment=quick
 
+full: setup
+	$(PY) -m gaa_mlops.pipeline
+
 bench: setup
 	$(PY) benchmarks/game_eye_latency.py
 	$(PY) benchmarks/training_throughput.py
+	$(PY) benchmarks/learning_speed.py
 	$(PY) benchmarks/dataset_build.py
 
 lint: setup

@@ -16,7 +16,8 @@ EVAL_IMAGES = REPO / "projects" / "eval_screens" / "images"
 SSD_KWARGS = {"channels": [16, 32, 64, 128, 128], "anchor_sizes": [[10, 14, 20], [28, 40], [56, 80]],
               "score_thresh": 0.01, "detections_per_img": 20}
 SSD_SIZE = [576, 320]
-RESNET_SIZE = 64
+RESNET_ARCH = "resnet18"
+RESNET_SIZE = 80
 
 
 def eval_images(limit: int | None = None) -> list[str]:
@@ -42,16 +43,17 @@ def default_weights(tmp: Path, threshold: float = 0.5) -> tuple[str, str]:
     ssd = save_weights(tmp / "ssd" / "best_weight.pth", dict(
         arch="ssd_tiny", num_classes=2, classes=["background", "close"], image_size=SSD_SIZE,
         model_kwargs=SSD_KWARGS, state_dict=det.state_dict(), score_threshold=threshold))
-    cls = build_classifier("resnet34", 2)
+    cls = build_classifier(RESNET_ARCH, 2)
     res = save_weights(tmp / "resnet" / "best_weight.pth", dict(
-        arch="resnet34", num_classes=2, classes=["close", "not_close"], image_size=RESNET_SIZE,
+        arch=RESNET_ARCH, num_classes=2, classes=["close", "not_close"], image_size=RESNET_SIZE,
         model_kwargs={}, state_dict=cls.state_dict(), score_threshold=threshold,
         calibration_crops=torch.from_numpy(training_crops(64))))   # as training stores them: int8 possible
     return str(ssd), str(res)
 
 
 def training_crops(n: int):
-    """uint8 [n, 64, 64, 3] windows of the TRAINING screenshots (screens_train), for int8 calibration."""
+    """uint8 [n, RESNET_SIZE, RESNET_SIZE, 3] windows of the TRAINING screenshots (screens_train), for int8
+    calibration."""
     import numpy as np
     from PIL import Image
 

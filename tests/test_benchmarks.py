@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SCRIPTS = ["game_eye_latency.py", "training_throughput.py", "dataset_build.py", "old_setup.py"]
+SCRIPTS = ["game_eye_latency.py", "training_throughput.py", "learning_speed.py", "dataset_build.py", "old_setup.py"]
 
 
 @pytest.mark.parametrize("script", SCRIPTS)

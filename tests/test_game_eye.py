@@ -301,3 +301,21 @@ def test_verifier_crops_with_the_margin_its_weight_file_names(files, tmp_path, b
     np.testing.assert_allclose(eye.verify(img, boxes), p_close(1.0), atol=1e-4)
     assert np.abs(p_close(1.0) - p_close(RUNTIME_MARGIN)).max() > 1e-3   # the margin changes the answer
     assert GameEye(files["ssd"], files["resnet"], backend=backend, precision="fp32").crop_margin == RUNTIME_MARGIN
+
+
+def test_detector_class_prior_and_sized_transform():
+    """model_kwargs.class_prior starts every anchor at that p(close); the transform leaves an image at
+    (or below) the model's size as it is, so a training band keeps its scale."""
+    torch.manual_seed(0)
+    det = build_detector("ssd_tiny", 2, [128, 72], channels=[8, 8, 8, 16, 16], class_prior=0.01).eval()
+    with torch.no_grad():
+        head = det.head(list(det.backbone(torch.rand(1, 3, 128, 72)).values()))
+    p = torch.softmax(head["cls_logits"], -1)[0, :, 1]
+    assert torch.allclose(p, torch.full_like(p, 0.01), atol=2e-3)
+    with pytest.raises(ValueError, match="class_prior"):
+        build_detector("ssd_tiny", 3, [128, 72], class_prior=0.6)
+    band = torch.rand(3, 64, 72)
+    out, _ = det.transform.resize(band)
+    assert out.shape == band.shape and torch.equal(out, band)
+    bigger, _ = det.transform.resize(torch.rand(3, 256, 144))
+    assert bigger.shape[-2:] == (128, 72)
