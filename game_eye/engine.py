@@ -39,6 +39,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
@@ -413,6 +414,9 @@ class GameEye:
                 "elapsed_ms": round((time.perf_counter() - t0) * 1000, 2), "detections": dets}
 
 
+_OBJECT_REPR = re.compile(r" ?<[^<>]* at 0x[0-9a-fA-F]+>")
+
+
 def _decode(src) -> Image.Image:
     with Image.open(src) as im:
         im.load()  # force the full decode: truncated files fail here, not later
@@ -421,6 +425,7 @@ def _decode(src) -> Image.Image:
 
 def _reason(exc: BaseException) -> str:
     msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    msg = _OBJECT_REPR.sub("", msg)  # PIL names the BytesIO it could not read: an address, no help to anyone
     return f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__
 
 

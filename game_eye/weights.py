@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,11 @@ def save_weights(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
     return path
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+
+
 def load_weights(path: str | os.PathLike, expect_arch: tuple[str, ...] | None = None) -> dict[str, Any]:
     """Load and validate a weight file; raise WeightFileError naming the file on any problem.
 
@@ -64,7 +70,11 @@ def load_weights(path: str | os.PathLike, expect_arch: tuple[str, ...] | None = 
     try:
         doc = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated zip, pickle from elsewhere, not a torch file at all
-        raise WeightFileError(f"weight file {path} cannot be loaded ({type(exc).__name__}: {exc})") from exc
+        if isinstance(exc, pickle.UnpicklingError) and "weights only" in str(exc).lower():
+            # torch's message goes on to advise weights_only=False: never pass that on
+            raise WeightFileError(f"weight file {path} is not a gaa weight file: it pickles objects that "
+                                  f"only code could rebuild, so it was refused unread") from exc
+        raise WeightFileError(f"weight file {path} cannot be loaded ({_first_line(exc)})") from exc
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         got = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
         raise WeightFileError(f"weight file {path} is not in format {FORMAT!r} (found {got!r})")

@@ -227,7 +227,8 @@ def test_container_sorting_and_pickle():
 
 def test_serve_answers_requests(files):
     proc = subprocess.Popen([sys.executable, "-m", "game_eye", "serve", "--ssd-weights", str(files["ssd"]),
-                             "--resnet-weights", str(files["resnet"]), "--port", "0"],
+                             "--resnet-weights", str(files["resnet"]), "--port", "0",
+                             "--path-root", str(files["dir"])],
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()
