@@ -2,10 +2,11 @@
 
 Run:
     python -m gaa_mlops.outputs list [--experiment gaa-quick]
-    python -m gaa_mlops.outputs delete <parent run id> [--yes]
+    python -m gaa_mlops.outputs delete <parent run id> [--yes]     # asks first unless --yes
 
 The store is ``--tracking-uri``, else ``$MLFLOW_TRACKING_URI``, else ``sqlite:///./mlflow.db``.
-``delete`` refuses an output whose model version is a champion or is what a target runs now;
+``delete`` refuses an output whose model version is a champion or is what a target runs now (or may
+run: see ``gaa_mlops.deploy.live``);
 otherwise it deletes the model versions, the child runs and the parent, then purges their
 artifacts with MLflow's garbage collection (``mlflow gc``).
 """
@@ -14,13 +15,18 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
 
 from mlflow import MlflowClient
 from mlflow.entities import Run, ViewType
+from mlflow.exceptions import MlflowException
 
+from gaa_mlops.deploy import live
 from gaa_mlops.registry import CHAMPION
 from gaa_mlops.tracking import default_uri
 
@@ -48,7 +54,11 @@ def pipeline_runs(client: MlflowClient, experiment: str | None = None) -> list[R
 
 
 def load_output(client: MlflowClient, run_id: str) -> Output:
-    run = client.get_run(run_id)
+    try:
+        run = client.get_run(run_id)
+    except MlflowException:
+        raise ValueError(f"no run {run_id!r} in {client.tracking_uri}; `python -m gaa_mlops.outputs list` "
+                         f"shows the pipeline runs") from None
     if run.data.tags.get("gaa.step") != "pipeline":
         raise ValueError(f"run {run_id} is not a pipeline run (tag gaa.step={run.data.tags.get('gaa.step')!r})")
     children = client.search_runs([run.info.experiment_id],
@@ -59,14 +69,9 @@ def load_output(client: MlflowClient, run_id: str) -> Output:
     return Output(run, children, versions)
 
 
-def _currently_deployed(client: MlflowClient, mv) -> bool:
-    """The newest deploy of this model that was not rolled back is this version."""
-    if "deployed_at" not in (mv.tags or {}):
-        return False
-    others = client.search_model_versions(f"name = '{mv.name}'")
-    live = [v for v in others if "deployed_at" in (v.tags or {})
-            and v.tags.get("rolled_back_at", "") < v.tags["deployed_at"]]
-    return bool(live) and max(live, key=lambda v: v.tags["deployed_at"]).version == mv.version
+def _deployed_to(client: MlflowClient, mv) -> list[str]:
+    """The targets that run this version now (or may: a deploy of or from it was interrupted)."""
+    return live.targets_running(client, mv.name, mv.version)
 
 
 def in_use(client: MlflowClient, output: Output) -> list[str]:
@@ -75,8 +80,9 @@ def in_use(client: MlflowClient, output: Output) -> list[str]:
         aliases = client.get_registered_model(mv.name).aliases or {}
         if str(aliases.get(CHAMPION)) == str(mv.version):
             reasons.append(f"{mv.name} version {mv.version} is {CHAMPION}")
-        if _currently_deployed(client, mv):
-            reasons.append(f"{mv.name} version {mv.version} is deployed to {mv.tags.get('deployed_to')}")
+        targets = _deployed_to(client, mv)
+        if targets:
+            reasons.append(f"{mv.name} version {mv.version} is deployed to {', '.join(targets)}")
     return reasons
 
 
@@ -91,10 +97,23 @@ def delete_output(client: MlflowClient, run_id: str, tracking_uri: str) -> list[
     run_ids = [c.info.run_id for c in output.children] + [run_id]
     for rid in run_ids:
         client.delete_run(rid)
+    artifact_dirs = [_local_run_dir(client, rid) for rid in run_ids]
     subprocess.run([sys.executable, "-m", "mlflow", "gc", "--backend-store-uri", tracking_uri,
                     "--run-ids", ",".join(run_ids)],
                    check=True, env={**os.environ, "MLFLOW_TRACKING_URI": tracking_uri})
+    for folder in artifact_dirs:  # gc empties a local run's artifact folder but leaves the folder
+        if folder is not None and folder.is_dir() and not any(p.is_file() for p in folder.rglob("*")):
+            shutil.rmtree(folder, ignore_errors=True)
     return run_ids
+
+
+def _local_run_dir(client: MlflowClient, run_id: str) -> Path | None:
+    """``mlruns/<experiment>/<run id>`` when the run's artifacts are local files."""
+    uri = client.get_run(run_id).info.artifact_uri or ""
+    if not uri.startswith("file:"):
+        return None
+    folder = Path(urlparse(uri).path)
+    return folder.parent if folder.name == "artifacts" else folder
 
 
 def table(client: MlflowClient, runs: list[Run]) -> str:
@@ -103,7 +122,7 @@ def table(client: MlflowClient, runs: list[Run]) -> str:
     for run in runs:
         t, m = run.data.tags, run.data.metrics
         out = load_output(client, run.info.run_id)
-        deployed = [f"{mv.name}/{mv.version}" for mv in out.versions if _currently_deployed(client, mv)]
+        deployed = [f"{mv.name}/{mv.version}" for mv in out.versions if _deployed_to(client, mv)]
         versions = [f"{name.split('-')[1]} v{t[f'{key}.version']}" for key, name in MODELS if f"{key}.version" in t]
         rows.append([
             run.info.run_id[:12],
@@ -120,6 +139,16 @@ def table(client: MlflowClient, runs: list[Run]) -> str:
     return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(r, widths)) for r in rows)
 
 
+def _confirm(output: Output) -> bool:
+    if not sys.stdin.isatty():
+        print("error: delete needs --yes when not run from a terminal", file=sys.stderr)
+        return False
+    names = ", ".join(f"{mv.name} v{mv.version}" for mv in output.versions) or "no model versions"
+    answer = input(f"delete run {output.run.info.run_id}, its {len(output.children)} child runs and {names}, "
+                   f"with their artifacts? [y/N] ")
+    return answer.strip().lower() in ("y", "yes")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m gaa_mlops.outputs", description=__doc__.split("\n")[0])
     ap.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI") or default_uri("."))
@@ -128,12 +157,20 @@ def main(argv: list[str] | None = None) -> int:
     ls.add_argument("--experiment")
     rm = sub.add_parser("delete", help="delete a pipeline run, its child runs, versions and artifacts")
     rm.add_argument("run_id")
+    rm.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     args = ap.parse_args(argv)
     client = MlflowClient(args.tracking_uri)
     if args.command == "list":
         print(table(client, pipeline_runs(client, args.experiment)))
         return 0
     try:
+        output = load_output(client, args.run_id)
+        reasons = in_use(client, output)
+        if reasons:
+            raise OutputInUse(f"refusing to delete {args.run_id}: " + "; ".join(reasons))
+        if not args.yes and not _confirm(output):
+            print("nothing deleted", file=sys.stderr)
+            return 1
         deleted = delete_output(client, args.run_id, args.tracking_uri)
     except (OutputInUse, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -157,7 +157,9 @@ def test_outputs_list_and_delete_rules(tmp_path, hydra_conf, capsys):
     child = client.get_run(spare["train_resnet34"]["run_id"])
     artifacts = Path(child.info.artifact_uri.removeprefix("file://"))
     assert artifacts.exists()
-    assert outputs.main(["--tracking-uri", uri, "delete", spare["run_id"]]) == 0
-    assert not artifacts.exists()
+    assert outputs.main(["--tracking-uri", uri, "delete", spare["run_id"]]) == 1   # not confirmed
+    assert "--yes" in capsys.readouterr().err and artifacts.exists()
+    assert outputs.main(["--tracking-uri", uri, "delete", spare["run_id"], "--yes"]) == 0
+    assert not artifacts.exists() and not artifacts.parent.exists()   # no empty mlruns/<exp>/<run> left
     versions = [v.version for v in client.search_model_versions("name = 'gaa-resnet34'")]
     assert str(spare["train_resnet34"]["version"]) not in [str(v) for v in versions]

@@ -11,20 +11,24 @@ Run:
 short for ``deploy.<key>=``. The version comes from ``models:/<registered_name>@<alias>`` (default
 ``champion``) or ``version=N``; its weight file is checked (format, arch, sha256 against the
 registered ``weights_sha256``) before anything touches the target. Afterwards the version gets tags
-``deployed_to`` and ``deployed_at``.
+``deployed_to`` and ``deployed_at``, and the registered model records which version each target runs
+(``gaa_mlops.deploy.live``), which ``outputs delete`` honours.
 """
 from __future__ import annotations
 
 import datetime as dt
 import logging
 import os
+import re
+import shutil
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from gaa_mlops.cli import CONF_DIR, prepare_argv
-from gaa_mlops.deploy.core import Result, deploy_file, rollback
+from gaa_mlops.deploy import live
+from gaa_mlops.deploy.core import Result, deploy_file, pid_alive, rollback
 from gaa_mlops.deploy.smoke import make_smoke
 from gaa_mlops.deploy.targets import DeployError, Target, make_target
 
@@ -32,6 +36,7 @@ log = logging.getLogger(__name__)
 SHORT_KEYS = ("version", "alias", "action", "dry_run", "force", "reason", "break_lock")
 ACTIONS = ("deploy", "rollback")
 MODEL_ARCHS = {"ssd": "detector", "resnet34": "classifier"}
+DOWNLOAD_PREFIX = "gaa-deploy-"   # + pid: a killed deploy's folder is found and removed by the next one
 
 
 def target_path(paths: Mapping[str, str], model: str) -> str:
@@ -69,7 +74,8 @@ def run_deploy(client, *, model: str, registered_name: str, target: Target, path
     path = target_path(paths, model)
     mv = registry.resolve_version(client, registered_name, version=version, alias=alias or registry.CHAMPION)
     echo(f"{registered_name} version {mv.version}" + (f" (alias {alias})" if version is None else ""))
-    with tempfile.TemporaryDirectory(prefix="gaa-deploy-") as tmp:
+    sweep_stale_downloads()
+    with tempfile.TemporaryDirectory(prefix=f"{DOWNLOAD_PREFIX}{os.getpid()}-") as tmp:
         local = registry.download_weights(client, mv, tmp)
         info = check_weights(local, model, (mv.tags or {}).get("weights_sha256"), force)
         meta = {"model": model, "registered_name": registered_name, "version": str(mv.version),
@@ -79,13 +85,27 @@ def run_deploy(client, *, model: str, registered_name: str, target: Target, path
             values = {"weights": path, "ssd_weights": paths.get("ssd", ""), "resnet_weights": paths.get("resnet34", ""),
                       "sample": smoke.get("sample") or "", "model": model, "version": str(mv.version)}
             smoke_fn = make_smoke(target, smoke["command"], values, float(smoke.get("timeout_s", 120)), echo)
+        where = target.describe(path)
         result = deploy_file(target, str(local), path, info["sha256"], keep=keep, meta=meta, dry_run=dry_run,
                              smoke=smoke_fn, lock_wait_s=lock_wait_s, break_lock=break_lock,
-                             create_dirs=create_dirs, on_progress=on_progress, echo=echo)
+                             create_dirs=create_dirs, on_progress=on_progress, echo=echo,
+                             before_swap=lambda: live.mark_pending(client, registered_name, where, mv.version))
     if result.action in ("deploy", "unchanged"):
+        live.mark_running(client, registered_name, where, mv.version)
         registry.set_version_tags(client, mv, {"deployed_to": result.where,
                                                "deployed_at": result.entry["time"] if result.entry else _now()})
     return result
+
+
+def sweep_stale_downloads() -> list[Path]:
+    """Remove the download folders of deploys on this machine that were killed (their pid is gone)."""
+    removed = []
+    for folder in Path(tempfile.gettempdir()).glob(f"{DOWNLOAD_PREFIX}*"):
+        m = re.match(re.escape(DOWNLOAD_PREFIX) + r"(\d+)-", folder.name)
+        if m and folder.is_dir() and int(m.group(1)) != os.getpid() and not pid_alive(int(m.group(1))):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
 
 
 def run_rollback(client, *, model: str, registered_name: str, target: Target, paths: Mapping[str, str],
@@ -97,6 +117,10 @@ def run_rollback(client, *, model: str, registered_name: str, target: Target, pa
                       dry_run=dry_run, lock_wait_s=lock_wait_s, break_lock=break_lock, echo=echo)
     if client is not None and result.action == "rollback":
         _tag_rollback(client, registered_name, result)
+        try:
+            live.mark_running(client, registered_name, result.where, result.version)
+        except Exception as exc:  # the file is restored; the record is settled by the next deploy
+            log.warning("could not record what %s runs now: %s", result.where, exc)
     return result
 
 

@@ -2,11 +2,12 @@
 
 Deploy of a verified local weight file to ``path`` on a target::
 
-    lock path.lock (exclusive create; refuses if held)
+    lock path.lock (exclusive create; refuses if held, takes over one whose deploy died on this host)
     remove temp files left by interrupted deploys
     upload to .best_weight.pth.<ts>.<rand>.tmp in the same directory
     sha256 of the temp file on the target == the registered sha256, else delete it and stop
     keep the current file as best_weight.pth.<ts>.bak (hard link, else copy; verified)
+    before_swap (the caller records what is about to run there)
     rename the temp file over best_weight.pth (atomic)
     append a line to deploy_log.jsonl next to it
     smoke check; on failure roll back to the .bak just made, log it, raise SmokeCheckError
@@ -21,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import json
+import logging
 import os
 import posixpath
 import re
@@ -32,6 +34,7 @@ from typing import Callable
 
 from gaa_mlops.deploy.targets import DeployError, Progress, Target
 
+log = logging.getLogger(__name__)
 LOG_NAME = "deploy_log.jsonl"
 Smoke = Callable[[], "tuple[bool, str]"]
 
@@ -120,11 +123,22 @@ def _append_log(target: Target, path: str, entry: dict) -> None:
     target.append(posixpath.join(d, LOG_NAME), (json.dumps(entry, sort_keys=True) + "\n").encode())
 
 
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
 class TargetLock:
     """``<path>.lock`` created exclusively; holds who/when; removed only by its owner (token)."""
 
     def __init__(self, target: Target, path: str, wait_s: float = 0.0, break_lock: bool = False):
-        self.target, self.lock = target, path + ".lock"
+        self.target, self.path, self.lock = target, path, path + ".lock"
+        self.took_over: int | None = None
         self.wait_s, self.break_lock = float(wait_s), break_lock
         self.token = secrets.token_hex(8)
         self.info = {"host": socket.gethostname(), "user": getpass.getuser(), "pid": os.getpid(),
@@ -136,9 +150,20 @@ class TargetLock:
         while True:
             try:
                 self.target.create_exclusive(self.lock, json.dumps(self.info).encode())
+                if self.took_over is not None:
+                    _append_log(self.target, self.path, {
+                        "time": utc_iso(), "action": "lock-taken-over", "path": self.path,
+                        "stale_pid": self.took_over, "from_host": socket.gethostname(), "user": getpass.getuser()})
                 return self
             except FileExistsError:
                 holder = self._holder()
+                dead = self._dead_local_holder()
+                if dead is not None and not broke:
+                    log.warning("%s was left by deploy pid %s on this host, which is no longer running: "
+                                "taking it over", self.target.describe(self.lock), dead)
+                    self.target.remove(self.lock)
+                    self.took_over, broke = dead, True
+                    continue
                 if self.break_lock and not broke:
                     self.target.remove(self.lock)
                     broke = True
@@ -149,6 +174,17 @@ class TargetLock:
                         f"running. If none is (a deploy that lost its connection leaves the lock behind), rerun "
                         f"with deploy.break_lock=true") from None
                 time.sleep(0.5)
+
+    def _dead_local_holder(self) -> int | None:
+        """The pid that holds the lock when it ran on this host and has exited (a killed deploy)."""
+        try:
+            info = json.loads(self.target.read_bytes(self.lock))
+            pid = int(info.get("pid"))
+        except Exception:
+            return None
+        if info.get("host") != socket.gethostname() or pid == os.getpid():
+            return None
+        return None if pid_alive(pid) else pid
 
     def _holder(self) -> str:
         try:
@@ -185,7 +221,8 @@ def deploy_plan(target: Target, local_file: str, path: str, sha256: str, keep: i
 def _remove_stale_temps(target: Target, path: str) -> None:
     d, base = _names(path)
     for name in target.listdir(d):
-        if name.startswith(f".{base}.") and name.endswith(".tmp"):
+        # a lock's own temp lives for microseconds while another deploy takes the lock: not ours to sweep
+        if name.startswith(f".{base}.") and name.endswith(".tmp") and not name.startswith(f".{base}.lock."):
             try:
                 target.remove(posixpath.join(d, name))
             except OSError:
@@ -225,8 +262,13 @@ def _fail(target: Target, step: str, path: str, exc: BaseException, swapped: str
 def deploy_file(target: Target, local_file: str, path: str, sha256: str, *, keep: int = 5,
                 meta: dict | None = None, dry_run: bool = False, smoke: Smoke | None = None,
                 lock_wait_s: float = 0.0, break_lock: bool = False, create_dirs: bool = True,
-                on_progress: Progress | None = None, echo: Callable[[str], None] = print) -> Result:
-    """Put ``local_file`` (whose sha256 is ``sha256``) at ``path`` on ``target``, safely (see module doc)."""
+                on_progress: Progress | None = None, before_swap: Callable[[], None] | None = None,
+                echo: Callable[[str], None] = print) -> Result:
+    """Put ``local_file`` (whose sha256 is ``sha256``) at ``path`` on ``target``, safely (see module doc).
+
+    ``before_swap`` runs under the lock just before the rename (the registry records the intent there,
+    so that a deploy killed after the rename still leaves a record); if it raises, nothing is replaced.
+    """
     meta = dict(meta or {})
     label = " ".join(f"{k}={meta[k]}" for k in ("registered_name", "version") if meta.get(k))
     plan = deploy_plan(target, local_file, path, sha256, keep, label, smoke is not None)
@@ -279,6 +321,9 @@ def deploy_file(target: Target, local_file: str, path: str, sha256: str, *, keep
                     target.link_or_copy(path, posixpath.join(d, backup))
                     if target.sha256(posixpath.join(d, backup)) != previous:
                         raise VerifyError(f"backup {backup} does not match the current file; stopped")
+                if before_swap is not None:
+                    step = "recording the deploy before the rename"
+                    before_swap()
                 step = f"renaming {tmp} over {path}"
                 target.rename(tmp, path)
                 swapped = backup or ""
@@ -365,6 +410,9 @@ def rollback(target: Target, path: str, *, meta: dict | None = None, dry_run: bo
             plan = rollback_plan(target, path)
             echo(f"dry run, nothing is touched.\n{plan}")
             return Result("dry-run", path, where, plan=plan)
+        if not target.exists(_names(path)[0]):
+            raise DeployError(f"nothing to roll back at {where}: its folder does not exist (nothing was ever "
+                              f"deployed there; check deploy.paths and the host)")
         step = "locking"
         with TargetLock(target, path, lock_wait_s, break_lock):
             return _rollback_locked(target, path, dict(meta or {}), reason=(meta or {}).get("reason"),

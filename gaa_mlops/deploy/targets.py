@@ -16,7 +16,9 @@ import base64
 import errno
 import hashlib
 import os
+import posixpath
 import re
+import secrets
 import shlex
 import shutil
 import socket
@@ -44,6 +46,12 @@ class ConnectError(DeployError):
 
 class HostKeyError(ConnectError):
     """The server's host key is unknown or changed; the message carries its SHA256 fingerprint."""
+
+
+def _exclusive_temp_name(path: str) -> str:
+    """``.<name>.<random>.tmp`` next to ``path``: deploy's sweep of interrupted temp files removes it."""
+    d, name = posixpath.split(path)
+    return posixpath.join(d, f".{name}.{secrets.token_hex(4)}.tmp")
 
 
 def fingerprint(key: paramiko.PKey) -> str:
@@ -158,9 +166,14 @@ class LocalTarget(Target):
         os.unlink(path)
 
     def create_exclusive(self, path: str, data: bytes) -> None:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+        # written in full under a temp name, then linked: a kill never leaves an empty lock behind
+        tmp = _exclusive_temp_name(path)
+        try:
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+            os.link(tmp, path)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
 
     def read_bytes(self, path: str) -> bytes:
         return Path(path).read_bytes()
@@ -371,14 +384,24 @@ class SshTarget(Target):
         self.sftp.remove(path)
 
     def create_exclusive(self, path: str, data: bytes) -> None:
+        # written in full under a temp name, then renamed: SFTP v3 rename refuses an existing
+        # destination, and a kill never leaves an empty lock behind
+        tmp = _exclusive_temp_name(path)
         try:
-            with self.sftp.open(path, "wxb") as fh:
+            with self.sftp.open(tmp, "wb") as fh:
                 fh.write(data)
-        except OSError as exc:
-            # SFTP v3 reports O_EXCL on an existing file as a generic failure: tell it apart
-            if not isinstance(exc, FileExistsError) and exc.errno in (None, errno.EIO) and self.exists(path):
-                raise FileExistsError(errno.EEXIST, f"{path} exists") from None
-            raise
+            try:
+                self.sftp.rename(tmp, path)
+            except OSError as exc:
+                # reported as a generic failure: tell "exists" apart
+                if not isinstance(exc, FileExistsError) and exc.errno in (None, errno.EIO) and self.exists(path):
+                    raise FileExistsError(errno.EEXIST, f"{path} exists") from None
+                raise
+        finally:
+            try:
+                self.sftp.remove(tmp)
+            except OSError:
+                pass
 
     def read_bytes(self, path: str) -> bytes:
         with self.sftp.open(path, "rb") as fh:
