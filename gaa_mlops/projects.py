@@ -314,6 +314,9 @@ def load_projects(names: Iterable[str], projects_dir: str | Path,
     available = available_projects(projects_dir)
     where = f"project set {set_name!r}" if set_name else "the project list"
     for n in names:
+        if n not in available and (Path(projects_dir) / n).is_dir():
+            raise ProjectError(f"project {n!r} named in {where}: folder {Path(projects_dir) / n} has no "
+                               f"project.yaml (see projects/README.md for what one holds)")
         if n not in available:
             raise ProjectError(f"project {n!r} named in {where} does not exist in {Path(projects_dir)}; "
                                f"available projects: {available}")

@@ -187,3 +187,31 @@ def test_basic_auth_credentials_come_from_the_environment_and_are_never_logged(
     finally:
         server.stop()
     assert password not in server.log_file.read_text()
+
+
+def test_mlflow_run_entry_point_against_the_server(tmp_path, tracking_server):
+    """`mlflow run -e train` with tracking=server: with --experiment-name X the run and its version are
+    in X on the server; without it, in the server's Default. The server already holds other runs."""
+    import subprocess
+    import sys
+
+    from tests.tiny import REPO, subprocess_env
+
+    server = tracking_server.server
+    tiny = [o for o in tiny_overrides(tmp_path) if not o.startswith("tracking.")]
+    overrides = " ".join([*tiny, "tracking=server", f"tracking.uri={server.uri}", "model=resnet34",
+                          *MODEL_OVERRIDES["resnet34"]])
+    for experiment in ("gaa-server-mlflow-run", None):
+        named = ["--experiment-name", experiment] if experiment else []
+        proc = subprocess.run([sys.executable, "-m", "mlflow", "run", str(REPO), "-e", "train", "--env-manager",
+                               "local", *named, "-P", f"overrides={overrides}"],
+                              env=subprocess_env(server.uri), capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    client = MlflowClient(server.uri)
+    for experiment in ("gaa-server-mlflow-run", "Default"):
+        exp = client.get_experiment_by_name(experiment)
+        (run,) = client.search_runs([exp.experiment_id], filter_string="tags.registered_model = 'gaa-resnet34'")
+        assert run.info.status == "FINISHED" and run.info.artifact_uri.startswith("mlflow-artifacts:")
+        (mv,) = client.search_model_versions(f"run_id = '{run.info.run_id}'")
+        assert mv.name == "gaa-resnet34"
+    assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "mlruns").exists()
