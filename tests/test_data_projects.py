@@ -96,3 +96,12 @@ def test_generated_sources_missing_says_how_to_make_them(tiny_projects):
     _edit(pdir / "close_tiny", sources=["images/*.png"], generator="generate.py")
     with pytest.raises(ProjectError, match=r"'images/\*\.png' matches no file.*generate\.py: run `make assets`"):
         load_project(pdir / "close_tiny")
+
+
+def test_a_folder_without_project_yaml_is_named_as_such(tiny_projects):
+    pdir, names = tiny_projects
+    (pdir / "half_made").mkdir()
+    with pytest.raises(ProjectError, match=r"'half_made'.*has no project.yaml"):
+        load_projects([*names, "half_made"], pdir, set_name="ssd")
+    with pytest.raises(ProjectError, match=r"'nowhere'.*does not exist"):
+        load_projects(["nowhere"], pdir, set_name="ssd")
