@@ -29,13 +29,24 @@ DETECTOR_ROWS = [("whole screen, default layout", 1.0, False), ("whole screen, c
 VERIFIER_ROWS = [("resnet34", 80, False), ("resnet34", 80, True), ("resnet18", 80, True), ("resnet18", 56, True)]
 
 
+def _timed_rate(train_epoch, model, batches: list) -> float:
+    """Images/s of ``train_epoch`` (the trainer's own) over ``batches[1:]``, after one warm-up step."""
+    from gaa_mlops.training.optim import build_optimizer, build_scheduler
+
+    opt = build_optimizer("adamw", model.parameters(), 0.002, weight_decay=0.01)
+    sched = build_scheduler("cosine", opt, 10_000)
+    train_epoch(model, opt, sched, batches[:1], 0)
+    t = time.perf_counter()
+    tr = train_epoch(model, opt, sched, batches[1:], 1)
+    return tr["images"] / (time.perf_counter() - t)
+
+
 def _detector_rate(window: float, channels_last: bool, steps: int) -> float:
     import torch
     from torch.utils.data import DataLoader
 
     from gaa_mlops.data.loaders import collate_detection
     from gaa_mlops.training.loops import train_detector_epoch
-    from gaa_mlops.training.optim import build_optimizer, build_scheduler
     from game_eye.models import build_detector
 
     g = torch.Generator().manual_seed(0)
@@ -49,14 +60,8 @@ def _detector_rate(window: float, channels_last: bool, steps: int) -> float:
         xy = torch.rand(2, generator=g) * torch.tensor([w - 40.0, h - 40.0])
         target = {"boxes": torch.cat([xy, xy + 30]).view(1, 4), "labels": torch.ones(1, dtype=torch.long)}
         samples.append((torch.rand(3, h, w, generator=g), target))
-    loader = DataLoader(samples, batch_size=batch, collate_fn=collate_detection)
-    opt = build_optimizer("adamw", model.parameters(), 0.002, weight_decay=0.01)
-    sched = build_scheduler("cosine", opt, 10_000)
-    batches = list(loader)
-    train_detector_epoch(model, opt, sched, batches[:1], 0)            # warm-up step
-    t = time.perf_counter()
-    tr = train_detector_epoch(model, opt, sched, batches[1:], 1)
-    return tr["images"] / (time.perf_counter() - t)
+    batches = list(DataLoader(samples, batch_size=batch, collate_fn=collate_detection))
+    return _timed_rate(train_detector_epoch, model, batches)
 
 
 def _verifier_rate(arch: str, size: int, channels_last: bool, steps: int) -> float:
@@ -64,7 +69,6 @@ def _verifier_rate(arch: str, size: int, channels_last: bool, steps: int) -> flo
     from torch.utils.data import DataLoader, TensorDataset
 
     from gaa_mlops.training.loops import train_classifier_epoch
-    from gaa_mlops.training.optim import build_optimizer, build_scheduler
     from game_eye.models import build_classifier
 
     g = torch.Generator().manual_seed(0)
@@ -75,12 +79,7 @@ def _verifier_rate(arch: str, size: int, channels_last: bool, steps: int) -> flo
     x = torch.rand(batch * (steps + 1), 3, size, size, generator=g)
     y = torch.randint(0, 2, (batch * (steps + 1),), generator=g)
     batches = list(DataLoader(TensorDataset(x, y), batch_size=batch))
-    opt = build_optimizer("adamw", model.parameters(), 0.002, weight_decay=0.01)
-    sched = build_scheduler("cosine", opt, 10_000)
-    train_classifier_epoch(model, opt, sched, batches[:1], 0)          # warm-up step
-    t = time.perf_counter()
-    tr = train_classifier_epoch(model, opt, sched, batches[1:], 1)
-    return tr["images"] / (time.perf_counter() - t)
+    return _timed_rate(train_classifier_epoch, model, batches)
 
 
 def main() -> int:
