@@ -10,6 +10,10 @@ Under ``mlflow run`` (``$MLFLOW_RUN_ID`` set) the entry point logs into the run 
 created, so everything goes to that run's experiment (``--experiment-name X``, or MLflow's
 ``Default`` without it), not to ``tracking.experiment_name``; it says so when the two differ.
 Inside an active run (the pipeline's steps) runs go to that run's experiment, nested under it.
+
+Every experiment runs go to is tagged ``mlflow.experimentKind = custom_model_development`` (unless
+it already has a kind), so MLflow 3's UI opens it on its runs and model-training view instead of
+its GenAI view (traces, token usage).
 """
 from __future__ import annotations
 
@@ -22,6 +26,10 @@ import mlflow
 from mlflow import MlflowClient
 
 log = logging.getLogger(__name__)
+
+
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
 
 
 class TrackingError(RuntimeError):
@@ -59,6 +67,11 @@ def _mlflow_run_experiment(client: MlflowClient):
         return None
 
 
+def _ensure_kind(client: MlflowClient, exp) -> None:
+    if EXPERIMENT_KIND_TAG not in (exp.tags or {}):
+        client.set_experiment_tag(exp.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+
+
 def setup_tracking(uri: str | None, experiment_name: str, root: str | Path) -> str:
     """Point MLflow at ``uri`` (see module doc), make ``experiment_name`` active (created if needed)
     and return the tracking URI in use."""
@@ -80,14 +93,18 @@ def setup_tracking(uri: str | None, experiment_name: str, root: str | Path) -> s
                 log.warning("`mlflow run` created run %s in experiment %r: logging there, not in %r "
                             "(give `mlflow run` --experiment-name %s to use that one)",
                             os.environ["MLFLOW_RUN_ID"], adopted.name, experiment_name, experiment_name)
+            _ensure_kind(client, adopted)
             mlflow.set_experiment(experiment_id=adopted.experiment_id)
             return uri
         exp = client.get_experiment_by_name(experiment_name)
         if exp is None:
             artifacts = (Path(root).resolve() / "mlruns").as_uri() if local_default else None
-            client.create_experiment(experiment_name, artifact_location=artifacts)
-        elif exp.lifecycle_stage == "deleted":
-            client.restore_experiment(exp.experiment_id)
+            client.create_experiment(experiment_name, artifact_location=artifacts,
+                                     tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
+        else:
+            if exp.lifecycle_stage == "deleted":
+                client.restore_experiment(exp.experiment_id)
+            _ensure_kind(client, exp)
         mlflow.set_experiment(experiment_name)
     except TrackingError:
         raise

@@ -37,6 +37,20 @@ def test_log_dataset_shows_as_dataset_input(tiny_projects, tmp_path, mlflow_stor
     assert exp.artifact_location == (mlflow_store.resolve() / "mlruns").as_uri()
 
 
+def test_experiment_kind_opens_the_model_training_view(mlflow_store):
+    """MLflow 3's UI picks the view by the experiment's kind tag: the project's experiments are tagged
+    custom_model_development when created, and an existing one without a kind gets it on first use."""
+    client = mlflow.MlflowClient(setup_tracking(None, "gaa-test-kind", str(mlflow_store)))
+    assert client.get_experiment_by_name("gaa-test-kind").tags["mlflow.experimentKind"] == "custom_model_development"
+    bare = client.create_experiment("gaa-test-kind-bare")
+    assert "mlflow.experimentKind" not in client.get_experiment(bare).tags
+    setup_tracking(None, "gaa-test-kind-bare", str(mlflow_store))
+    assert client.get_experiment(bare).tags["mlflow.experimentKind"] == "custom_model_development"
+    kept = client.create_experiment("gaa-test-kind-own", tags={"mlflow.experimentKind": "genai_development"})
+    setup_tracking(None, "gaa-test-kind-own", str(mlflow_store))
+    assert client.get_experiment(kept).tags["mlflow.experimentKind"] == "genai_development"
+
+
 def test_unreachable_tracking_server_fails_fast(tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     with pytest.raises(TrackingError, match="http://127.0.0.1:9"):
