@@ -4,10 +4,14 @@
   overrides as one quoted parameter; ``expand_overrides`` splits it (shell rules, so
   ``note='two words'`` stays one override).
 * Short forms such as ``version=7`` become ``<group>.version=7`` (``namespace_short_overrides``).
+* ``--cfg job`` (``-c job``) prints the job config as Hydra does, but with ``model.classes: auto``
+  resolved to the class list that will train (``print_job_config``); ``--resolve`` resolves the
+  interpolations too.
 """
 from __future__ import annotations
 
 import shlex
+import sys
 from pathlib import Path
 from typing import Sequence
 
@@ -36,9 +40,50 @@ def namespace_short_overrides(argv: Sequence[str], group: str, keys: Sequence[st
     return out
 
 
+def _wants_job_config(args: Sequence[str]) -> tuple[bool, list[str], bool]:
+    """(``--cfg job`` given?, the other arguments, ``--resolve`` given?)."""
+    rest, wanted, resolve, it = [], False, False, iter(args)
+    for arg in it:
+        if arg in ("--cfg", "-c"):
+            value = next(it, "")
+            wanted = wanted or value == "job"
+            if value != "job":
+                rest += [arg, value]
+        elif arg == "--cfg=job":
+            wanted = True
+        elif arg == "--resolve":
+            resolve = True
+        else:
+            rest.append(arg)
+    if resolve and not wanted:
+        rest.append("--resolve")
+    return wanted, rest, resolve
+
+
+def print_job_config(overrides: Sequence[str], resolve: bool = False) -> None:
+    """Print the composed job config (YAML) with ``model.classes`` resolved from the project set."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from gaa_mlops.classes import resolve_in_place
+
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose(config_name="config", overrides=list(overrides))
+    try:
+        resolve_in_place(cfg)
+    except (LookupError, ValueError) as exc:        # a bad project set: the run would fail the same way
+        print(f"note: model.classes stays {cfg.model.get('classes')!r}: {exc}", file=sys.stderr)
+    print(OmegaConf.to_yaml(cfg, resolve=resolve), end="")
+
+
 def prepare_argv(argv: list[str], group: str | None = None, short_keys: Sequence[str] = ()) -> None:
-    """Rewrite ``sys.argv``-like ``argv`` in place before ``@hydra.main`` reads it."""
+    """Rewrite ``sys.argv``-like ``argv`` in place before ``@hydra.main`` reads it; answer
+    ``--cfg job`` here (see the module doc) and exit."""
     args = expand_overrides(argv[1:])
     if group:
         args = namespace_short_overrides(args, group, short_keys)
+    wanted, rest, resolve = _wants_job_config(args)
+    if wanted and not any(a.startswith("-") for a in rest):   # other Hydra flags: Hydra's own --cfg
+        print_job_config(rest, resolve)
+        sys.exit(0)
     argv[1:] = args

@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-ENTRY_POINTS = ("pipeline", "build_dataset", "train", "evaluate", "promote", "recalibrate", "deploy")
+ENTRY_POINTS = ("pipeline", "build_dataset", "train", "evaluate", "promote", "recalibrate", "deploy", "outputs")
 REQUIRED = ("hydra", "mlflow", "torch")
 VENV = Path(__file__).resolve().parents[1] / ".venv"
 

@@ -77,9 +77,9 @@ def recalibrate(cfg) -> dict[str, Any]:
 def main() -> None:
     import hydra
 
-    prepare_argv(sys.argv, "recalibrate", SHORT_KEYS)
     if not any(a.startswith("model=") for a in sys.argv[1:]):
         sys.argv.insert(1, "model=resnet34")             # the verifier's projects, recipe and limits
+    prepare_argv(sys.argv, "recalibrate", SHORT_KEYS)
 
     @hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
     def _main(cfg) -> None:

@@ -1,6 +1,11 @@
 """MLproject and every config group parse and compose; overrides and unknown names behave."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import yaml
 from hydra import compose
@@ -18,14 +23,31 @@ GROUPS = sorted(p.name for p in CONF.iterdir() if p.is_dir())
 def test_mlproject_entry_points_parse():
     doc = yaml.safe_load((REPO / "MLproject").read_text())
     assert set(doc["entry_points"]) == {"main", "build_dataset", "train", "evaluate", "promote", "recalibrate",
-                                        "deploy"}
+                                        "deploy", "outputs"}
     for name, ep in doc["entry_points"].items():
         python, flag, launcher, entry = ep["command"].split()[:4]
         assert (python, flag, launcher) == ("python3", "-m", "gaa_mlops.launch"), name
         assert entry in ENTRY_POINTS, name
         module = REPO / "gaa_mlops" / entry
         assert module.with_suffix(".py").exists() or (module / "__main__.py").exists(), name
-        ep["command"].format(overrides="x")
+        ep["command"].format(**{p: "x" for p in ep["parameters"]})
+
+
+def test_every_entry_point_has_a_console_script():
+    """setup.cfg's console_scripts: one gaa-<step> per entry point (gaa-build-dataset, ...) and game-eye."""
+    import configparser
+
+    cfg = configparser.ConfigParser()
+    cfg.read(REPO / "setup.cfg")
+    scripts = dict(line.split(" = ") for line in cfg["options.entry_points"]["console_scripts"].strip().splitlines())
+    assert scripts["game-eye"] == "game_eye.__main__:main"
+    for entry in ENTRY_POINTS:
+        target = scripts[f"gaa-{entry.replace('_', '-')}"]
+        assert target.split(":")[0] == f"gaa_mlops.{entry}"
+    # installed (make setup: pip install -e .): the script runs its entry point
+    out = subprocess.run([str(Path(sys.executable).parent / "gaa-outputs"), "--help"], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0 and "python -m gaa_mlops.outputs" in out.stdout
 
 
 def test_required_groups_exist():
@@ -67,3 +89,34 @@ def test_unknown_group_option_lists_choices():
 def test_mlproject_overrides_string_is_split_like_a_shell():
     assert expand_overrides(["--overrides", "model=ssd note='two words'", "x=1"]) == [
         "model=ssd", "note=two words", "x=1"]
+
+
+def test_a_run_and_a_multirun_leave_nothing_in_the_working_directory(tmp_path):
+    """Hydra writes no outputs/<date>/<time>/.hydra and no log file into the cwd (the config goes to
+    MLflow); a multirun's multirun.yaml goes to the temp folder. A real entry point, run and multirun."""
+    cwd, store, tmp = tmp_path / "cwd", tmp_path / "store", tmp_path / "tmp"
+    for d in (cwd, store, tmp):
+        d.mkdir()
+    common = [f"paths.root={store}", f"tracking.uri=sqlite:///{store / 'mlflow.db'}"]
+    env = {**os.environ, "TMPDIR": str(tmp)}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    single = subprocess.run([sys.executable, "-m", "gaa_mlops.promote", "model=ssd", *common],
+                            cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+    assert single.returncode == 1 and "registered model 'gaa-ssd' does not exist" in single.stderr
+    multi = subprocess.run([sys.executable, "-m", "gaa_mlops.promote", "-m", "model=ssd,resnet34", *common],
+                           cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+    assert multi.returncode == 1 and "does not exist" in multi.stderr
+    assert sorted(p.name for p in cwd.iterdir()) == []
+    assert list(tmp.glob("gaa-multirun/*/multirun.yaml"))
+
+
+def test_cfg_job_prints_the_classes_that_will_train():
+    """`--cfg job` shows model.classes resolved from the project set, not `auto`; the rest is Hydra's."""
+    out = subprocess.run([sys.executable, "-m", "gaa_mlops.train", "model=resnet34", "projects=resnet34_watch_ad",
+                          f"paths.projects_dir={REPO / 'projects'}", "--cfg", "job"],
+                         cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    job = yaml.safe_load(out.stdout)
+    assert job["model"]["classes"] == ["close", "watch_ad", "other"]
+    assert job["paths"]["datasets_dir"] == "${paths.root}/data/datasets"      # unresolved, as Hydra prints it
+    assert "hydra" not in job
