@@ -47,9 +47,10 @@ import os
 import pickle
 import stat
 import sys
-import tempfile
 from pathlib import Path
 from typing import Optional
+
+from .atomic import atomic_write_bytes
 
 REGION_CHOICES = ("full", "top_corners")
 MAX_BODY = 64 << 20
@@ -142,18 +143,6 @@ def read_upload(path_text: str, root: Optional[Path]) -> bytes:
         return fh.read(MAX_BODY + 1)
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ssd-weights", required=True, help="detector weight file (gaa-weights/1)")
     p.add_argument("--resnet-weights", required=True, help="verifier weight file (gaa-weights/1)")
@@ -221,14 +210,14 @@ def run_once(argv: list[str]) -> int:
                 n += 1
                 stem = f"{Path(e['image']).stem}-{n}"
             used.add(stem)
-            _atomic_write(out_dir / f"{stem}.pickle", pickle.dumps(entry_to_container(e), protocol=4))
+            atomic_write_bytes(out_dir / f"{stem}.pickle", pickle.dumps(entry_to_container(e), protocol=4))
 
     text = json.dumps({"images": entries}) + "\n"
     if args.json in (None, "-"):
         sys.stdout.write(text)
         sys.stdout.flush()
     else:
-        _atomic_write(Path(args.json), text.encode())
+        atomic_write_bytes(Path(args.json), text.encode())
     return 1 if any("error" in e for e in entries) else 0
 
 

@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import numpy as np
 
 from .archs import CLASSIFIER_ARCHS
+from .atomic import atomic_target
 from .quantize import CALIBRATION_KEY
 from .weights import WeightFileError, file_sha256
 
@@ -240,15 +240,8 @@ def _cache_dirs(weights: Path) -> list[Path]:
 
 
 def _atomic(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_target(path, mode=0o644) as tmp:
+        write(tmp)
 
 
 def _cached(weights: Path, key: str, archs: Sequence[str]) -> Optional[tuple[Path, dict[str, Any]]]:

@@ -16,9 +16,10 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from .atomic import atomic_target
 
 FORMAT = "gaa-weights/1"
 REQUIRED_KEYS = ("format", "arch", "num_classes", "classes", "image_size", "state_dict", "score_threshold")
@@ -38,17 +39,8 @@ def save_weights(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
 
     doc = {"format": FORMAT, **{k: None for k in PROVENANCE_KEYS}, **payload}
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(doc, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_target(path, fsync=True) as tmp:
+        torch.save(doc, tmp)
     return path
 
 

@@ -28,6 +28,7 @@ from PIL import Image
 from gaa_mlops.data.assets import Assets
 from gaa_mlops.data.compose import compose_screen
 from gaa_mlops.data.verifier import runtime_margin
+from gaa_mlops.evaluation.metrics import box_center, point_in_box
 from gaa_mlops.projects import is_negative
 from game_eye.crops import verifier_crop
 
@@ -39,17 +40,14 @@ DEFAULT_SCREEN_SIZES = [[1280, 720], [1600, 720], [2340, 1080]]
 LEGACY_TOP_K = 5              # what a recipe without ``hard_negatives.top_k`` was mined with
 
 
+# Plain Python, not torchvision.ops.box_iou: this runs in the builder's forked pool workers, where a
+# torch op on a fresh tensor deadlocked (torch's intra-op thread pool does not survive fork).
 def _iou(a, b) -> float:
     iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
     inter = iw * ih
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
     return inter / union if union > 0 else 0.0
-
-
-def _centre_in(box, t) -> bool:
-    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-    return t[0] <= cx <= t[2] and t[1] <= cy <= t[3]
 
 
 def proposals_of(positive: bool, proposals: Sequence[Sequence[float]], truth: Sequence[Sequence[float]],
@@ -65,7 +63,7 @@ def proposals_of(positive: bool, proposals: Sequence[Sequence[float]], truth: Se
             if max((_iou(box, t) for t in truth), default=0.0) >= POSITIVE_MIN_IOU:
                 out.append(list(box))
         elif max((_iou(box, t) for t in everything), default=0.0) <= NEGATIVE_MAX_IOU and \
-                not any(_centre_in(box, t) for t in everything):
+                not any(point_in_box(box_center(box), t) for t in everything):
             out.append(list(box))
     return out
 

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from game_eye.atomic import atomic_target
 
 CHECKPOINT_FORMAT = "gaa-checkpoint/1"
 
@@ -23,15 +24,8 @@ def restore_rng(state: dict[str, Any]) -> None:
 def save_checkpoint(path: str | os.PathLike, **content: Any) -> Path:
     """Write ``content`` plus the format marker atomically (temp file + rename)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save({"format": CHECKPOINT_FORMAT, **content}, fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_target(path) as tmp:
+        torch.save({"format": CHECKPOINT_FORMAT, **content}, tmp)
     return path
 
 
