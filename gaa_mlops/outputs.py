@@ -7,8 +7,8 @@ Run:
 The store is ``--tracking-uri``, else ``$MLFLOW_TRACKING_URI``, else ``sqlite:///./mlflow.db``.
 ``delete`` refuses an output whose model version is a champion or is what a target runs now (or may
 run: see ``gaa_mlops.deploy.live``);
-otherwise it deletes the model versions, the child runs and the parent, then purges their
-artifacts with MLflow's garbage collection (``mlflow gc``).
+otherwise it deletes the model versions and their logged models, the child runs and the parent,
+then purges their artifacts with MLflow's garbage collection (``mlflow gc``).
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from mlflow.entities import Run, ViewType
 from mlflow.exceptions import MlflowException
 
 from gaa_mlops.deploy import live
-from gaa_mlops.registry import CHAMPION
+from gaa_mlops.registry import CHAMPION, logged_model_id
 from gaa_mlops.tracking import default_uri
 
 MODELS = (("ssd", "gaa-ssd"), ("resnet34", "gaa-resnet34"))
@@ -92,15 +92,21 @@ def delete_output(client: MlflowClient, run_id: str, tracking_uri: str) -> list[
     reasons = in_use(client, output)
     if reasons:
         raise OutputInUse(f"refusing to delete {run_id}: " + "; ".join(reasons))
+    model_ids = [m for m in (logged_model_id(mv) for mv in output.versions) if m]
+    model_dirs = [_local_model_dir(client, m) for m in model_ids]
     for mv in output.versions:
         client.delete_model_version(mv.name, mv.version)
+    for model_id in model_ids:
+        client.delete_logged_model(model_id)
     run_ids = [c.info.run_id for c in output.children] + [run_id]
     for rid in run_ids:
         client.delete_run(rid)
     artifact_dirs = [_local_run_dir(client, rid) for rid in run_ids]
-    subprocess.run([sys.executable, "-m", "mlflow", "gc", "--backend-store-uri", tracking_uri,
-                    "--run-ids", ",".join(run_ids)],
-                   check=True, env={**os.environ, "MLFLOW_TRACKING_URI": tracking_uri})
+    artifact_dirs += model_dirs
+    gc = [sys.executable, "-m", "mlflow", "gc", "--backend-store-uri", tracking_uri, "--run-ids", ",".join(run_ids)]
+    if model_ids:
+        gc += ["--logged-model-ids", ",".join(model_ids)]
+    subprocess.run(gc, check=True, env={**os.environ, "MLFLOW_TRACKING_URI": tracking_uri})
     for folder in artifact_dirs:  # gc empties a local run's artifact folder but leaves the folder
         if folder is not None and folder.is_dir() and not any(p.is_file() for p in folder.rglob("*")):
             shutil.rmtree(folder, ignore_errors=True)
@@ -110,6 +116,15 @@ def delete_output(client: MlflowClient, run_id: str, tracking_uri: str) -> list[
 def _local_run_dir(client: MlflowClient, run_id: str) -> Path | None:
     """``mlruns/<experiment>/<run id>`` when the run's artifacts are local files."""
     uri = client.get_run(run_id).info.artifact_uri or ""
+    if not uri.startswith("file:"):
+        return None
+    folder = Path(urlparse(uri).path)
+    return folder.parent if folder.name == "artifacts" else folder
+
+
+def _local_model_dir(client: MlflowClient, model_id: str) -> Path | None:
+    """``mlruns/<experiment>/models/<model id>`` when the logged model's artifacts are local files."""
+    uri = client.get_logged_model(model_id).artifact_location or ""
     if not uri.startswith("file:"):
         return None
     folder = Path(urlparse(uri).path)

@@ -216,7 +216,22 @@ class Pipeline:
                 out[model] = {"refused": str(exc)}
             except RegistryError as exc:  # nothing registered for this model yet
                 out[model] = {"skipped": str(exc)}
+        out["game_eye"] = self._register_pair()
         return out
+
+    def _register_pair(self) -> dict:
+        """gaa-game-eye@champion follows the pair of champions: a new version when either changed."""
+        from gaa_mlops.logged_models import GAME_EYE_MODEL, first_image, register_game_eye
+        try:
+            ssd, resnet = (resolve_version(self.client, self.sub(m).model.registered_name, alias=CHAMPION)
+                           for m in MODELS)
+        except RegistryError as exc:
+            return {"skipped": f"no pair of champions yet: {exc}"}
+        project = self.cfg.evaluation.project
+        project = project if isinstance(project, str) else project[0]
+        example = first_image(Path(self.cfg.paths.projects_dir) / project)
+        mv = register_game_eye(self.client, ssd, resnet, example_image_path=example)
+        return {"model": GAME_EYE_MODEL, "version": str(mv.version)}
 
     def deploy(self) -> dict:
         from gaa_mlops.deploy.cli import main_cfg as deploy_main

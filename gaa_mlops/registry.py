@@ -1,7 +1,10 @@
 """Model registry helpers: register trained weights, resolve a version by number or alias, fetch it.
 
-A registered version's source is the run artifact directory ``runs:/<run_id>/weights`` holding
-``best_weight.pth``; ``mlflow.artifacts.download_artifacts("models:/gaa-ssd@champion")`` fetches it.
+A version trained here is an MLflow logged model (``models:/<model_id>``, made by
+``gaa_mlops.logged_models``: a pyfunc with ``artifacts/best_weight.pth`` inside), registered with
+that model's id; ``mlflow.pyfunc.load_model("models:/gaa-ssd@champion")`` loads it and
+:func:`download_weights` fetches just its weight file. Versions registered from a run folder
+holding ``best_weight.pth`` (``register_weights``: stores from before logged models) still resolve.
 
 Version tags written here (training): ``run_id``, ``dataset_digest``, ``git_commit``,
 ``weights_sha256``, ``val_metric``, ``val_metric_name``. Evaluation adds ``eval.*`` tags,
@@ -9,6 +12,7 @@ promotion ``promoted_*``, deploy ``deployed_*``.
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Mapping
 
@@ -21,6 +25,9 @@ from game_eye.weights import file_sha256, save_weights
 
 WEIGHTS_DIR = "weights"
 WEIGHTS_FILE = "best_weight.pth"
+PYFUNC_WEIGHTS = f"artifacts/{WEIGHTS_FILE}"     # the weight file inside a logged model (pyfunc artifact)
+log = logging.getLogger(__name__)
+
 CANDIDATE = "candidate"
 CHAMPION = "champion"
 
@@ -44,23 +51,55 @@ def register_weights(client: MlflowClient, model_name: str, run_id: str, tags: M
     return client.get_model_version(model_name, mv.version)
 
 
-def publish_weights(client: MlflowClient, model_name: str, run_id: str, payload: dict, tags: Mapping[str, object],
-                    workdir: str | Path, alias: str = CANDIDATE) -> ModelVersion:
-    """Create a new version of ``model_name``, write best_weight.pth with that version in its
-    provenance, log it to ``runs:/<run_id>/weights``, tag its sha256, then move ``alias`` to it.
+def register_logged_model(client: MlflowClient, model_name: str, model_id: str, run_id: str,
+                          tags: Mapping[str, object], description: str | None = None) -> ModelVersion:
+    """Register the logged model ``model_id`` (pending or ready) as a new version of ``model_name``."""
+    try:
+        client.get_registered_model(model_name)
+    except MlflowException:
+        client.create_registered_model(model_name)
+    return client.create_model_version(model_name, f"models:/{model_id}", run_id=run_id,
+                                       tags={k: str(v) for k, v in tags.items()}, description=description,
+                                       model_id=model_id)
 
-    A failure part-way deletes the half-made version, so the registry never shows a version
-    without its weights; the alias moves only once everything is in place.
+
+def discard_version(client: MlflowClient, mv: ModelVersion, model_id: str | None) -> None:
+    """Undo a half-made version: delete it and mark its logged model FAILED."""
+    client.delete_model_version(mv.name, mv.version)
+    if model_id:
+        try:
+            client.finalize_logged_model(model_id, "FAILED")
+        except MlflowException as exc:
+            log.warning("logged model %s of deleted %s version %s: %s", model_id, mv.name, mv.version, exc)
+
+
+def publish_weights(client: MlflowClient, model_name: str, run_id: str, payload: dict, tags: Mapping[str, object],
+                    workdir: str | Path, alias: str = CANDIDATE, example_image: str | Path | None = None,
+                    metrics: Mapping[str, float] | None = None,
+                    dataset: tuple[str, str] | None = None) -> ModelVersion:
+    """Create a logged model in the active run ``run_id`` and register it as a new version of
+    ``model_name``; write best_weight.pth with that version in its provenance, log the pyfunc around
+    it (``gaa_mlops.logged_models``), tag its sha256, link ``metrics`` (the validation numbers, on
+    ``dataset`` (name, digest)) to the model, then move ``alias`` to the version.
+
+    A failure part-way deletes the half-made version (its logged model is marked FAILED), so the
+    registry never shows a version without its weights; the alias moves only once everything is in place.
     """
-    mv = register_weights(client, model_name, run_id, tags, alias=None)
+    from gaa_mlops import logged_models
+
+    run = client.get_run(run_id)
+    lm = client.create_logged_model(run.info.experiment_id, name=logged_models.MODEL_NAME, source_run_id=run_id,
+                                    model_type=model_name)
+    mv = register_logged_model(client, model_name, lm.model_id, run_id, tags)
     try:
         path = save_weights(Path(workdir) / WEIGHTS_FILE, {**payload, "model_name": model_name,
                                                            "version": str(mv.version), "run_id": run_id})
-        client.log_artifact(run_id, str(path), artifact_path=WEIGHTS_DIR)
+        logged_models.log_pyfunc(lm.model_id, {"weights": path}, example_image)
         client.set_model_version_tag(model_name, mv.version, "weights_sha256", file_sha256(path))
+        logged_models.link_metrics(client, run_id, lm.model_id, metrics or {}, dataset)
         client.set_registered_model_alias(model_name, alias, mv.version)
     except BaseException:
-        client.delete_model_version(model_name, mv.version)
+        discard_version(client, mv, lm.model_id)
         raise
     return client.get_model_version(model_name, mv.version)
 
@@ -86,13 +125,31 @@ def resolve_version(client: MlflowClient, model_name: str, version: int | str | 
     return client.get_model_version_by_alias(model_name, alias)
 
 
+def logged_model_id(mv: ModelVersion) -> str | None:
+    """The id of the logged model behind ``mv`` (None for a version registered from a run folder)."""
+    if getattr(mv, "model_id", None):
+        return mv.model_id
+    source = mv.source or ""
+    return source[len("models:/"):] if source.startswith("models:/m-") else None
+
+
+def weights_uri(client: MlflowClient, mv: ModelVersion) -> str:
+    """Where ``mv``'s best_weight.pth is: inside its logged model, else its run folder source."""
+    model_id = logged_model_id(mv)
+    if model_id is None:
+        return mv.source
+    location = client.get_logged_model(model_id).artifact_location.rstrip("/")
+    return f"{location}/{PYFUNC_WEIGHTS}"
+
+
 def download_weights(client: MlflowClient, mv: ModelVersion, dst_dir: str | Path) -> Path:
     """Fetch a version's best_weight.pth into ``dst_dir`` and check it against the registered sha256."""
     dst_dir = Path(dst_dir)
     dst_dir.mkdir(parents=True, exist_ok=True)
     where = f"models:/{mv.name}/{mv.version}"
     try:
-        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=mv.source, dst_path=str(dst_dir)))
+        uri = weights_uri(client, mv)
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dst_dir)))
     except Exception as exc:
         raise RegistryError(f"{where}: cannot download its artifacts from {mv.source} ({exc})") from exc
     path = local / WEIGHTS_FILE if local.is_dir() else local
@@ -108,7 +165,8 @@ def fetch_weights(client: MlflowClient, spec: str, dst_dir: str | Path) -> tuple
     """Local best_weight.pth for ``spec`` and the registered version it belongs to (if any).
 
     ``spec`` is a file path, ``models:/<name>@<alias>``, ``models:/<name>/<version>`` or
-    ``runs:/<run_id>`` (that run's ``weights/best_weight.pth``).
+    ``runs:/<run_id>`` (the weights of the version that run registered, or of a run from before
+    logged models: its ``weights/best_weight.pth``).
     """
     spec = str(spec)
     if spec.startswith("models:/"):
@@ -124,6 +182,10 @@ def fetch_weights(client: MlflowClient, spec: str, dst_dir: str | Path) -> tuple
         return download_weights(client, mv, dst_dir), mv
     if spec.startswith("runs:/"):
         run_id = spec[len("runs:/"):].strip("/").split("/")[0]
+        versions = [mv for mv in client.search_model_versions(f"run_id='{run_id}'") if logged_model_id(mv)]
+        if versions:      # the logged model the run registered
+            mv = max(versions, key=lambda v: int(v.version))
+            return download_weights(client, mv, dst_dir), mv
         try:
             local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=f"{WEIGHTS_DIR}/{WEIGHTS_FILE}",
                                                         dst_path=str(dst_dir))

@@ -9,9 +9,10 @@ Run:
     python -m gaa_mlops.train tracking=server trainer.device=cuda     # GPU host, shared tracking server
 
 The run logs the resolved config (params + config.yaml), the dataset input, the code (git commit,
-dirty flag, source archive), per-epoch metrics, plots, ``checkpoints/last.pth`` and
-``weights/best_weight.pth``, then registers the weights as a new version of
-``model.registered_name`` with alias ``candidate``.
+dirty flag, source archive), per-epoch metrics, plots and ``checkpoints/last.pth``, then logs the
+weights as an MLflow model (a pyfunc holding ``best_weight.pth``: ``gaa_mlops.logged_models``, its
+validation metrics linked to it) and registers that as a new version of ``model.registered_name``
+with alias ``candidate``.
 
 Under torchrun only rank 0 talks to MLflow (see ``gaa_mlops.distributed``). If an http tracking
 server stops answering mid-run, the newest checkpoint is kept locally and the error names the
@@ -37,8 +38,9 @@ from gaa_mlops.cli import CONF_DIR, prepare_argv
 from gaa_mlops.data.build import BuiltDataset, build_for_config
 from gaa_mlops.data.digest import normalize_image_size
 from gaa_mlops.data.loaders import ClassificationDataset, DetectionDataset
-from gaa_mlops.data.mlflow_dataset import log_dataset
+from gaa_mlops.data.mlflow_dataset import DIGEST_CHARS, log_dataset
 from gaa_mlops.data.verifier import runtime_margin
+from gaa_mlops.logged_models import example_image
 from gaa_mlops.run_logging import log_code, log_config
 from gaa_mlops.tracking import TrackingError, setup_tracking
 from gaa_mlops.training import recovery
@@ -230,7 +232,10 @@ def _train_main(cfg: DictConfig, settings: TrainerSettings, ctx: distributed.Dis
                 tags = {"run_id": run_id, "dataset_digest": built.digest,
                         "git_commit": mlflow.get_run(run_id).data.tags.get("git_commit", "unknown"),
                         "val_metric_name": result.metric_name, "val_metric": f"{result.best_metric:.6f}"}
-                mv = registry.publish_weights(client, m.registered_name, run_id, payload, tags, workdir)
+                mv = registry.publish_weights(client, m.registered_name, run_id, payload, tags, workdir,
+                                              example_image=example_image(built.path),
+                                              metrics={f"best_{k}": v for k, v in result.final_val.items()},
+                                              dataset=(built.name, built.digest[:DIGEST_CHARS]))
                 mlflow.set_tags({"registered_model": m.registered_name, "registered_version": mv.version})
                 summary = {"run_id": run_id, "model_name": m.registered_name, "version": int(mv.version),
                            "dataset_digest": built.digest, "best_epoch": result.best_epoch,

@@ -14,6 +14,7 @@ import pytest
 import torch
 from mlflow import MlflowClient
 
+from gaa_mlops import registry
 from gaa_mlops.distributed import DeviceError, resolve_device
 from gaa_mlops.train import train
 from tests.tiny import MODEL_OVERRIDES, compose_tiny, hydra_init, subprocess_env, tiny_overrides
@@ -71,8 +72,7 @@ def test_two_processes_match_one_process(tmp_path, model, tolerances):
         a, b = ref.data.metrics[key], run.data.metrics[key]
         assert b == pytest.approx(a, rel=tol), f"{key}: 1 process {a:.4f}, 2 processes {b:.4f}"
     # the weights of the 2-process run are one ordinary gaa-weights file (no DDP 'module.' prefix)
-    state = torch.load(Path(client.download_artifacts(run.info.run_id, "weights/best_weight.pth", str(tmp_path))),
-                       weights_only=True)["state_dict"]
+    state = torch.load(registry.download_weights(client, versions[0], tmp_path), weights_only=True)["state_dict"]
     assert not any(k.startswith("module.") for k in state)
 
 

@@ -42,7 +42,8 @@ def test_pipeline_end_to_end(tmp_path, hydra_conf):
     children = client.search_runs([parent.info.experiment_id],
                                   filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
     names = sorted(r.info.run_name for r in children)
-    assert names == ["build_dataset-resnet34", "build_dataset-ssd", "evaluate", "train-resnet34", "train-ssd"]
+    assert names == ["build_dataset-resnet34", "build_dataset-ssd", "evaluate", "register-game-eye", "train-resnet34",
+                     "train-ssd"]
     # links on the parent
     for model, name in (("ssd", "gaa-ssd"), ("resnet34", "gaa-resnet34")):
         version = tags[f"{model}.version"]
@@ -157,9 +158,14 @@ def test_outputs_list_and_delete_rules(tmp_path, hydra_conf, capsys):
     child = client.get_run(spare["train_resnet34"]["run_id"])
     artifacts = Path(child.info.artifact_uri.removeprefix("file://"))
     assert artifacts.exists()
+    spare_mv = client.get_model_version("gaa-resnet34", str(spare["train_resnet34"]["version"]))
+    model_uri = client.get_logged_model(registry.logged_model_id(spare_mv)).artifact_location
+    model_dir = Path(model_uri.removeprefix("file://"))
+    assert (model_dir / "artifacts" / "best_weight.pth").is_file()
     assert outputs.main(["--tracking-uri", uri, "delete", spare["run_id"]]) == 1   # not confirmed
     assert "--yes" in capsys.readouterr().err and artifacts.exists()
     assert outputs.main(["--tracking-uri", uri, "delete", spare["run_id"], "--yes"]) == 0
     assert not artifacts.exists() and not artifacts.parent.exists()   # no empty mlruns/<exp>/<run> left
+    assert not model_dir.parent.exists()                               # nor its logged model's folder
     versions = [v.version for v in client.search_model_versions("name = 'gaa-resnet34'")]
     assert str(spare["train_resnet34"]["version"]) not in [str(v) for v in versions]

@@ -13,6 +13,7 @@ import pytest
 from hydra import compose
 from mlflow import MlflowClient
 
+from gaa_mlops import registry
 from gaa_mlops.tracking import TrackingError
 from gaa_mlops.train import train
 from gaa_mlops.training.checkpoint import load_checkpoint
@@ -83,14 +84,18 @@ def test_pipeline_through_the_server(tmp_path, hydra_conf, tracking_server):
     children = client.search_runs([parent.info.experiment_id],
                                   filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
     assert sorted(r.info.run_name for r in children) == [
-        "build_dataset-resnet34", "build_dataset-ssd", "evaluate", "train-resnet34", "train-ssd"]
+        "build_dataset-resnet34", "build_dataset-ssd", "evaluate", "register-game-eye", "train-resnet34", "train-ssd"]
     for model, name in (("ssd", "gaa-ssd"), ("resnet34", "gaa-resnet34")):
         run = client.get_run(summary[f"train_{model}"]["run_id"])
         # artifacts are proxied: the client sees mlflow-artifacts:/..., the server stores them
         assert run.info.artifact_uri.startswith("mlflow-artifacts:"), run.info.artifact_uri
         arts = {a.path for a in client.list_artifacts(run.info.run_id)}
-        assert {"config.yaml", "code", "checkpoints", "weights", "plots"} <= arts
-        stored = list(server.artifacts.rglob(f"{run.info.run_id}/artifacts/weights/best_weight.pth"))
+        assert {"config.yaml", "code", "checkpoints", "plots"} <= arts
+        mv = client.get_model_version(name, str(summary[f"train_{model}"]["version"]))
+        # the version is the run's logged model; the server stores its weight file
+        model_id = registry.logged_model_id(mv)
+        assert mv.source == f"models:/{model_id}" and client.get_logged_model(model_id).source_run_id == run.info.run_id
+        stored = list(server.artifacts.rglob(f"models/{model_id}/artifacts/artifacts/best_weight.pth"))
         assert len(stored) == 1
         # dataset input, registered version, aliases
         ds = run.inputs.dataset_inputs[0].dataset

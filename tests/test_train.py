@@ -42,7 +42,7 @@ def test_train_logs_registers_and_weights_rebuild(tmp_path, hydra_conf, model):
     # code and artifacts
     assert run.data.tags["git_commit"]
     arts = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert {"config.yaml", "code", "checkpoints", "weights", "plots"} <= arts
+    assert {"config.yaml", "code", "checkpoints", "plots"} <= arts   # the weights: in the run's logged model
     plots = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
     assert "plots/loss_curves.png" in plots
     assert ("plots/val_detections.png" if model == "ssd" else "plots/confusion_matrix.png") in plots
