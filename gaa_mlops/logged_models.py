@@ -14,7 +14,6 @@ still ships exactly the registered best_weight.pth.
 from __future__ import annotations
 
 import base64
-import contextlib
 import importlib.metadata
 import logging
 import os
@@ -22,6 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Mapping
+from unittest import mock
 
 import mlflow
 from mlflow import MlflowClient
@@ -72,7 +72,8 @@ def log_pyfunc(model_id: str, artifacts: Mapping[str, str | Path], example_image
 
     MLflow loads the model once and predicts its input example before uploading it; GameEye's ONNX
     export of that load goes to a temp cache (``$GAME_EYE_CACHE``), not next to the model's weights."""
-    with tempfile.TemporaryDirectory(prefix="gaa-onnx-") as cache, _environ("GAME_EYE_CACHE", cache):
+    with tempfile.TemporaryDirectory(prefix="gaa-onnx-") as cache, \
+            mock.patch.dict(os.environ, {"GAME_EYE_CACHE": cache}):
         mlflow.pyfunc.log_model(
             name=MODEL_NAME, python_model=str(CODE_FILE), artifacts={k: str(v) for k, v in artifacts.items()},
             code_paths=[str(GAME_EYE_DIR)], signature=SIGNATURE, input_example=input_example(example_image_path),
@@ -80,19 +81,6 @@ def log_pyfunc(model_id: str, artifacts: Mapping[str, str | Path], example_image
     client = MlflowClient()
     if str(client.get_logged_model(model_id).status) != "READY":
         client.finalize_logged_model(model_id, "READY")
-
-
-@contextlib.contextmanager
-def _environ(key: str, value: str):
-    old = os.environ.get(key)
-    os.environ[key] = value
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = old
 
 
 def link_metrics(client: MlflowClient, run_id: str, model_id: str, metrics: Mapping[str, float],
