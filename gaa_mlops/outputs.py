@@ -113,22 +113,22 @@ def delete_output(client: MlflowClient, run_id: str, tracking_uri: str) -> list[
     return run_ids
 
 
+def _local_folder(artifact_uri: str | None) -> Path | None:
+    """The folder holding ``<...>/artifacts`` when those artifacts are local files, else None."""
+    if not (artifact_uri or "").startswith("file:"):
+        return None
+    folder = Path(urlparse(artifact_uri).path)
+    return folder.parent if folder.name == "artifacts" else folder
+
+
 def _local_run_dir(client: MlflowClient, run_id: str) -> Path | None:
     """``mlruns/<experiment>/<run id>`` when the run's artifacts are local files."""
-    uri = client.get_run(run_id).info.artifact_uri or ""
-    if not uri.startswith("file:"):
-        return None
-    folder = Path(urlparse(uri).path)
-    return folder.parent if folder.name == "artifacts" else folder
+    return _local_folder(client.get_run(run_id).info.artifact_uri)
 
 
 def _local_model_dir(client: MlflowClient, model_id: str) -> Path | None:
     """``mlruns/<experiment>/models/<model id>`` when the logged model's artifacts are local files."""
-    uri = client.get_logged_model(model_id).artifact_location or ""
-    if not uri.startswith("file:"):
-        return None
-    folder = Path(urlparse(uri).path)
-    return folder.parent if folder.name == "artifacts" else folder
+    return _local_folder(client.get_logged_model(model_id).artifact_location)
 
 
 def table(client: MlflowClient, runs: list[Run]) -> str:
