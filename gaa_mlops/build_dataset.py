@@ -19,7 +19,7 @@ import hydra
 import mlflow
 from omegaconf import DictConfig
 
-from gaa_mlops.cli import CONF_DIR, prepare_argv
+from gaa_mlops.cli import CONF_DIR, prepare_argv, user_errors_in_one_line
 from gaa_mlops.data.build import build_for_config
 from gaa_mlops.data.mlflow_dataset import log_dataset
 from gaa_mlops.tracking import setup_tracking
@@ -42,6 +42,7 @@ def build_and_log(cfg: DictConfig) -> dict[str, Any]:
 
 
 @hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
+@user_errors_in_one_line
 def _main(cfg: DictConfig) -> dict[str, Any]:
     summary = build_and_log(cfg)
     print(f"dataset:   {summary['dataset_dir']}\n"

@@ -7,13 +7,19 @@
 * ``--cfg job`` (``-c job``) prints the job config as Hydra does, but with ``model.classes: auto``
   resolved to the class list that will train (``print_job_config``); ``--resolve`` resolves the
   interpolations too.
+* :func:`user_errors_in_one_line` wraps each Hydra task: the config is checked first
+  (``gaa_mlops.config_schema``), and a user's mistake (a bad setting, project, weight file, model
+  version, host, ...) ends as one ``error: ...`` line and exit code 1; ``--verbose`` (or
+  ``HYDRA_FULL_ERROR=1``) shows the traceback instead.
 """
 from __future__ import annotations
 
+import functools
+import os
 import shlex
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")  # absolute: works for -m and console scripts
 
@@ -80,6 +86,9 @@ def prepare_argv(argv: list[str], group: str | None = None, short_keys: Sequence
     """Rewrite ``sys.argv``-like ``argv`` in place before ``@hydra.main`` reads it; answer
     ``--cfg job`` here (see the module doc) and exit."""
     args = expand_overrides(argv[1:])
+    if "--verbose" in args:
+        args = [a for a in args if a != "--verbose"]
+        os.environ["HYDRA_FULL_ERROR"] = "1"
     if group:
         args = namespace_short_overrides(args, group, short_keys)
     wanted, rest, resolve = _wants_job_config(args)
@@ -87,3 +96,47 @@ def prepare_argv(argv: list[str], group: str | None = None, short_keys: Sequence
         print_job_config(rest, resolve)
         sys.exit(0)
     argv[1:] = args
+
+
+def _user_error_types() -> tuple[type[BaseException], ...]:
+    """The exceptions that report a user's mistake in their message (imported when one is raised:
+    the entry point has loaded their modules by then)."""
+    from gaa_mlops.config_schema import ConfigError
+    from gaa_mlops.data.loaders import DatasetMismatchError
+    from gaa_mlops.deploy.targets import DeployError
+    from gaa_mlops.distributed import DeviceError
+    from gaa_mlops.projects import ProjectError
+    from gaa_mlops.registry import RegistryError
+    from gaa_mlops.tracking import TrackingError
+    from gaa_mlops.training.loops import NonFiniteLossError
+    from game_eye.weights import WeightFileError
+
+    return (ConfigError, DatasetMismatchError, DeployError, DeviceError, ProjectError, RegistryError,
+            TrackingError, NonFiniteLossError, WeightFileError)
+
+
+def is_user_error(exc: BaseException) -> bool:
+    """A user's mistake, or a pipeline step that failed on one."""
+    from gaa_mlops.pipeline import PipelineStepError
+
+    if isinstance(exc, PipelineStepError):
+        return exc.__cause__ is not None and is_user_error(exc.__cause__)
+    return isinstance(exc, _user_error_types())
+
+
+def user_errors_in_one_line(task: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Decorate a Hydra task (under ``@hydra.main``): check the config before the task creates any
+    run, and turn a user error into one ``error: <message>`` line on stderr and exit code 1."""
+    @functools.wraps(task)
+    def run(cfg):
+        from gaa_mlops.config_schema import check_config
+
+        try:
+            check_config(cfg)
+            return task(cfg)
+        except Exception as exc:
+            if os.environ.get("HYDRA_FULL_ERROR") == "1" or not is_user_error(exc):
+                raise
+            print("error: " + " ".join(str(exc).split()), file=sys.stderr)
+            sys.exit(1)
+    return run

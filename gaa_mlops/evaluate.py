@@ -40,7 +40,7 @@ from mlflow.data.sources import LocalArtifactDatasetSource
 from omegaconf import DictConfig
 
 from gaa_mlops import registry
-from gaa_mlops.cli import CONF_DIR, prepare_argv
+from gaa_mlops.cli import CONF_DIR, prepare_argv, user_errors_in_one_line
 from gaa_mlops.data.digest import dataset_digest
 from gaa_mlops.data.mlflow_dataset import DIGEST_CHARS, GaaDataset
 from gaa_mlops.evaluation.report import failure_gallery, operating_curve_figure, pr_curve_figure
@@ -179,6 +179,7 @@ def _log_result(result, prefix: str, folder: str, gallery_size: int) -> dict[str
 
 
 @hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
+@user_errors_in_one_line
 def _main(cfg: DictConfig) -> dict[str, Any]:
     return evaluate(cfg)
 

@@ -32,7 +32,8 @@ from hydra.core.hydra_config import HydraConfig
 from mlflow import MlflowClient
 from omegaconf import DictConfig
 
-from gaa_mlops.cli import CONF_DIR, prepare_argv
+from gaa_mlops.cli import CONF_DIR, prepare_argv, user_errors_in_one_line
+from gaa_mlops.config_schema import ConfigError, check_config
 from gaa_mlops.registry import CHAMPION, RegistryError, resolve_version
 from gaa_mlops.run_logging import log_code, log_config
 from gaa_mlops.tracking import setup_tracking
@@ -257,7 +258,9 @@ def run_pipeline(cfg: DictConfig, base_overrides: list[str]) -> dict[str, Any]:
     steps = with_recalibration(list(p.steps), bool(p.get("recalibrate_verifier", True)))
     unknown = [s for s in steps if s not in STEPS]
     if unknown:
-        raise ValueError(f"unknown pipeline step(s) {unknown}; valid: {list(STEPS)}")
+        raise ConfigError(f"unknown pipeline step(s) {unknown} (pipeline.steps); valid: {list(STEPS)}")
+    for model, m in p.models.items():          # each model's own trainer and dataset, before any run
+        check_config(model_config(base_overrides, model, m.projects, list(m.overrides)))
     root = Path(cfg.paths.root).resolve()
     setup_tracking(cfg.tracking.uri, cfg.tracking.experiment_name, str(root))
     nested = mlflow.active_run() is not None and not p.resume
@@ -301,6 +304,7 @@ def main() -> None:
     prepare_argv(sys.argv, "pipeline", SHORT_KEYS)
 
     @hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
+    @user_errors_in_one_line
     def _main(cfg: DictConfig) -> None:
         overrides = list(HydraConfig.get().overrides.task)
         summary = run_pipeline(cfg, overrides)

@@ -26,7 +26,7 @@ import sys
 from typing import Callable
 
 from gaa_mlops import registry
-from gaa_mlops.cli import CONF_DIR, prepare_argv
+from gaa_mlops.cli import CONF_DIR, prepare_argv, user_errors_in_one_line
 
 SHORT_KEYS = ("version", "alias", "force", "reason")
 EVAL_KEYS = ("eval.click_success", "eval.false_tap_rate", "eval.dataset_digest")
@@ -161,6 +161,7 @@ def main() -> None:
     prepare_argv(sys.argv, "promote", SHORT_KEYS)
 
     @hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
+    @user_errors_in_one_line
     def _main(cfg) -> None:
         try:
             main_cfg(cfg)

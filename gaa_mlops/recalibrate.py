@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from gaa_mlops import registry
-from gaa_mlops.cli import CONF_DIR, prepare_argv
+from gaa_mlops.cli import CONF_DIR, prepare_argv, user_errors_in_one_line
 
 SHORT_KEYS = ("verifier", "detector")
 log = logging.getLogger(__name__)
@@ -82,6 +82,7 @@ def main() -> None:
     prepare_argv(sys.argv, "recalibrate", SHORT_KEYS)
 
     @hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
+    @user_errors_in_one_line
     def _main(cfg) -> None:
         try:
             recalibrate(cfg)

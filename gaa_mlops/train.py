@@ -34,7 +34,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from gaa_mlops import distributed, registry
 from gaa_mlops.classes import resolve_in_place
-from gaa_mlops.cli import CONF_DIR, prepare_argv
+from gaa_mlops.cli import CONF_DIR, prepare_argv, user_errors_in_one_line
 from gaa_mlops.data.build import BuiltDataset, build_for_config
 from gaa_mlops.data.digest import normalize_image_size
 from gaa_mlops.data.loaders import ClassificationDataset, DetectionDataset
@@ -256,6 +256,7 @@ def _train_main(cfg: DictConfig, settings: TrainerSettings, ctx: distributed.Dis
 
 
 @hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
+@user_errors_in_one_line
 def _main(cfg: DictConfig) -> dict[str, Any]:
     return train(cfg)
 

@@ -134,7 +134,6 @@ def test_build_dataset_entry_point_with_real_config(tmp_path, mlflow_store):
         first = build_and_log(cfg)
         again = build_and_log(cfg)
         assert not first["cache_hit"] and again["cache_hit"] and again["dataset_dir"] == first["dataset_dir"]
-        assert again["seconds"] < 1.0
         summaries.append(first)
         run = mlflow.get_run(first["run_id"])
         assert run.info.run_name == f"build_dataset-{model}"

@@ -125,7 +125,7 @@ def test_failed_step_marks_parent_failed_and_resume_skips_finished_steps(tmp_pat
     ssd_ok = "pipeline.models.ssd.overrides=[" + ",".join(repr(x) for x in MODEL_OVERRIDES["ssd"])
     steps = "pipeline.steps=[train_resnet34,train_ssd]"
     with pytest.raises(PipelineStepError, match="train_ssd"):
-        _run(tmp_path, steps, ssd_ok + ",'trainer.optimizer=lion']")
+        _run(tmp_path, steps, ssd_ok + ",'trainer.device=tpu']")   # found by the step, not the schema
     client = MlflowClient()
     failed = client.search_runs(client.get_experiment_by_name("gaa-test").experiment_id,
                                 filter_string="attributes.run_name = 'pipeline'")[0]

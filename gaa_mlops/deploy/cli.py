@@ -26,7 +26,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from gaa_mlops.cli import CONF_DIR, prepare_argv
+from gaa_mlops.cli import CONF_DIR, prepare_argv, user_errors_in_one_line
 from gaa_mlops.deploy import live
 from gaa_mlops.deploy.core import Result, deploy_file, pid_alive, rollback
 from gaa_mlops.deploy.smoke import make_smoke
@@ -186,6 +186,7 @@ def main() -> None:
     prepare_argv(sys.argv, "deploy", SHORT_KEYS)
 
     @hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
+    @user_errors_in_one_line
     def _main(cfg) -> None:
         try:
             main_cfg(cfg)

@@ -12,6 +12,8 @@ from typing import Iterable
 
 import torch
 
+from gaa_mlops.config_schema import ConfigError
+
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULERS = ("cosine", "step", "none")
 FINAL_LR_FACTOR = 0.02          # cosine decays to this share of the peak lr, not to 0
@@ -40,7 +42,7 @@ def build_optimizer(name: str, params: Iterable[torch.nn.Parameter], lr: float, 
         return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=momentum > 0)
     if name == "adamw":
         return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    raise ValueError(f"unknown optimizer {name!r} (trainer.optimizer); valid: {list(OPTIMIZERS)}")
+    raise ConfigError(f"unknown optimizer {name!r} (trainer.optimizer); valid: {list(OPTIMIZERS)}")
 
 
 def lr_factor(name: str, step: int, plan: StepPlan) -> float:
@@ -61,6 +63,6 @@ def build_scheduler(name: str, optimizer: torch.optim.Optimizer, total_steps: in
     """A per-step schedule over ``total_steps`` (or a :class:`StepPlan`, which may be re-planned
     while the scheduler runs)."""
     if name not in SCHEDULERS:
-        raise ValueError(f"unknown scheduler {name!r} (trainer.scheduler); valid: {list(SCHEDULERS)}")
+        raise ConfigError(f"unknown scheduler {name!r} (trainer.scheduler); valid: {list(SCHEDULERS)}")
     plan = total_steps if isinstance(total_steps, StepPlan) else StepPlan(total_steps, warmup_steps)
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(name, step, plan))
