@@ -1,4 +1,7 @@
-"""`mlflow run .` really runs an entry point of MLproject (local environment, tiny config)."""
+"""`mlflow run .` really runs an entry point of MLproject (local environment, tiny config).
+
+The mlflow CLI runs in tmp_path: it creates the experiment with its cwd's ./mlruns as the artifact
+root, which must not be the checkout."""
 from __future__ import annotations
 
 import subprocess
@@ -15,7 +18,7 @@ def test_mlflow_run_train_entry_point(tmp_path):
     env = subprocess_env(uri)
     proc = subprocess.run([sys.executable, "-m", "mlflow", "run", str(REPO), "-e", "train", "--env-manager", "local",
                            "--experiment-name", "gaa-test", "-P", f"overrides={overrides}"],
-                          env=env, capture_output=True, text=True, timeout=600)
+                          env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     client = MlflowClient(uri)
     runs = client.search_runs([client.get_experiment_by_name("gaa-test").experiment_id])
@@ -35,7 +38,7 @@ def test_mlflow_run_main_entry_point_is_the_pipeline_parent(tmp_path):
     env = subprocess_env(uri)
     proc = subprocess.run([sys.executable, "-m", "mlflow", "run", str(REPO), "--env-manager", "local",
                            "--experiment-name", "gaa-test", "-P", f"overrides={overrides}"],
-                          env=env, capture_output=True, text=True, timeout=600)
+                          env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     client = MlflowClient(uri)
     runs = client.search_runs([client.get_experiment_by_name("gaa-test").experiment_id])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import shlex
 import subprocess
+from pathlib import Path
 
 from mlflow import MlflowClient
 
@@ -37,7 +38,18 @@ def _with_tiny_sizes(command: str, root, model: str | None) -> list[str]:
 
 
 def _run(argv, root):
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(root), "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}"}
+    """Run a README line from the repo root, as a user does, on a fresh store in ``root``."""
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    # The store's experiments keep their artifacts in root, not in the checkout: left to MLflow they
+    # would take ./mlruns of the command's cwd, the repo.
+    store = SqlAlchemyStore(uri, str(root / "mlruns"))
+    if "--experiment-name" in argv:
+        name = argv[argv.index("--experiment-name") + 1]
+        store.create_experiment(name, artifact_location=(root / "mlruns" / name).as_uri())
+    store.engine.dispose()
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(root), "MLFLOW_TRACKING_URI": uri}
     return subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
 
 
@@ -54,6 +66,7 @@ def test_readme_pipeline_example_on_a_fresh_store(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     exp = client.get_experiment_by_name("Default")       # no --experiment-name: where mlflow run put its run
+    assert Path(exp.artifact_location.removeprefix("file://")).is_relative_to(tmp_path)
     runs = client.search_runs([exp.experiment_id])
     (parent,) = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     assert parent.data.tags["gaa.step"] == "pipeline" and parent.info.status == "FINISHED"
@@ -73,6 +86,8 @@ def test_readme_train_example_goes_to_the_named_experiment(tmp_path):
     proc = _run(_with_tiny_sizes(command, tmp_path, "ssd"), tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    (run,) = client.search_runs([client.get_experiment_by_name(name).experiment_id])
+    exp = client.get_experiment_by_name(name)
+    assert Path(exp.artifact_location.removeprefix("file://")).is_relative_to(tmp_path)
+    (run,) = client.search_runs([exp.experiment_id])
     assert run.data.tags["registered_model"] == "gaa-ssd" and run.info.status == "FINISHED"
     assert client.search_runs([client.get_experiment_by_name("Default").experiment_id]) == []
