@@ -146,10 +146,10 @@ def main_cfg(cfg) -> dict:
     """The body of the Hydra entry point: config → plain values → promote()."""
     from mlflow import MlflowClient
 
-    from gaa_mlops.deploy.cli import _setup_tracking
+    from gaa_mlops.tracking import setup_tracking_from_config
 
     p = cfg.get("promote") or {}
-    _setup_tracking(cfg)
+    setup_tracking_from_config(cfg)
     return promote(MlflowClient(), cfg.model.registered_name, version=p.get("version"),
                    alias=p.get("alias") or registry.CANDIDATE, force=bool(p.get("force", False)),
                    reason=p.get("reason"))

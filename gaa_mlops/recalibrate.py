@@ -36,7 +36,7 @@ def recalibrate(cfg) -> dict[str, Any]:
     import mlflow
     from mlflow import MlflowClient
 
-    from gaa_mlops.deploy.cli import _setup_tracking
+    from gaa_mlops.tracking import setup_tracking_from_config
     from gaa_mlops.training.screen_calibration import calibrate_verifier_payload, inputs_from_config
     from game_eye.archs import CLASSIFIER_ARCHS, DETECTOR_ARCHS
     from game_eye.weights import load_weights
@@ -44,7 +44,7 @@ def recalibrate(cfg) -> dict[str, Any]:
     if cfg.model.task != "classification":
         raise ValueError(f"recalibrate chooses a verifier's threshold: use model=resnet34, not model={cfg.model.name}")
     spec = cfg.recalibrate
-    _setup_tracking(cfg)
+    setup_tracking_from_config(cfg)
     client = MlflowClient()
     with tempfile.TemporaryDirectory() as tmp:
         ver_path, source = registry.fetch_weights(client, str(spec.verifier), Path(tmp) / "verifier")

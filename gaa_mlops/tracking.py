@@ -40,7 +40,8 @@ def default_uri(root: str | Path) -> str:
     return f"sqlite:///{Path(root).resolve() / 'mlflow.db'}"
 
 
-def _probe_http(uri: str, timeout: float = 5.0) -> None:
+def probe_http(uri: str, timeout: float = 5.0) -> None:
+    """Raise :class:`TrackingError` when the tracking server at ``uri`` does not answer ``/health``."""
     import urllib.error
     import urllib.request
 
@@ -79,7 +80,7 @@ def setup_tracking(uri: str | None, experiment_name: str, root: str | Path) -> s
     local_default = uri == default_uri(root)
     scheme = urlparse(uri).scheme
     if scheme in ("http", "https"):
-        _probe_http(uri)
+        probe_http(uri)
     elif scheme == "sqlite":
         db = Path(uri[len("sqlite:///"):]) if uri.startswith("sqlite:///") else None
         if db is not None and str(db) != ":memory:" and not db.parent.is_dir():
@@ -111,3 +112,9 @@ def setup_tracking(uri: str | None, experiment_name: str, root: str | Path) -> s
     except Exception as e:
         raise TrackingError(f"tracking store {uri} is not usable: {type(e).__name__}: {e}") from e
     return uri
+
+
+def setup_tracking_from_config(cfg) -> str:
+    """:func:`setup_tracking` with a composed config's ``tracking.uri``, ``tracking.experiment_name``
+    and ``paths.root``."""
+    return setup_tracking(cfg.tracking.uri, cfg.tracking.experiment_name, str(cfg.paths.root))

@@ -50,7 +50,8 @@ from PIL import Image
 from .archs import CLASSIFIER_ARCHS, DETECTOR_ARCHS
 from .crops import crop_margin_of, verifier_crop
 from .detection_result import DetectionResultContainer
-from .weights import WeightFileError, file_sha256, load_weights
+from .ops import nms as np_nms
+from .weights import WeightFileError, file_sha256
 
 TOP_CORNER_SIZE = 400
 # Proposals verified per class and screenshot: each costs about 2 ms of int8 verifier. With gaa-ssd v3
@@ -67,16 +68,10 @@ def final_score(detector_score: float, p: float) -> float:
     return math.sqrt(max(detector_score, 0.0) * max(p, 0.0))
 
 
-def _load_model(path: Union[str, os.PathLike], archs: Sequence[str], flag: str) -> tuple[dict, Any]:
-    from .models import build_from_weights  # torch + torchvision
+def _eager_model(path: Union[str, os.PathLike], archs: Sequence[str], flag: str) -> tuple[dict, Any]:
+    from .models import load_model  # torch + torchvision: imported only when the eager path runs
 
-    doc = load_weights(path, expect_arch=tuple(archs))
-    try:
-        model = build_from_weights(doc)
-    except Exception as exc:  # state_dict shape mismatch, bad model_kwargs, ...
-        raise WeightFileError(f"weight file {path} ({flag}) does not rebuild as {doc['arch']!r}: "
-                              f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}") from exc
-    return doc, model.eval()
+    return load_model(path, archs, flag)
 
 
 def resolve_regions(regions: RegionSpec, width: int, height: int) -> Optional[list[tuple[float, float, float, float]]]:
@@ -165,10 +160,10 @@ class GameEye:
             import torch
 
             torch.set_num_threads(self.num_threads)
-            self.det_doc, self._detector = _load_model(ssd_weights, DETECTOR_ARCHS, "--ssd-weights")
+            self.det_doc, self._detector = _eager_model(ssd_weights, DETECTOR_ARCHS, "--ssd-weights")
             self.cls_doc = None
             if resnet_weights is not None:
-                self.cls_doc, self._classifier = _load_model(resnet_weights, CLASSIFIER_ARCHS, "--resnet-weights")
+                self.cls_doc, self._classifier = _eager_model(resnet_weights, CLASSIFIER_ARCHS, "--resnet-weights")
         self._setup_classes(label, labels)
         h, w = self.det_doc["image_size"]
         self.det_size = (int(h), int(w))
@@ -226,7 +221,7 @@ class GameEye:
     def detector(self):
         """The eager torch detector (built on first use when the backend is onnx)."""
         if self._detector is None:
-            _, self._detector = _load_model(self.ssd_path, DETECTOR_ARCHS, "--ssd-weights")
+            _, self._detector = _eager_model(self.ssd_path, DETECTOR_ARCHS, "--ssd-weights")
             self._detector.score_thresh = self._det_score_thresh
         return self._detector
 
@@ -235,7 +230,7 @@ class GameEye:
         """The eager torch classifier (built on first use when the backend is onnx)."""
         if self._classifier is None:
             self._require_verifier()
-            _, self._classifier = _load_model(self.resnet_path, CLASSIFIER_ARCHS, "--resnet-weights")
+            _, self._classifier = _eager_model(self.resnet_path, CLASSIFIER_ARCHS, "--resnet-weights")
         return self._classifier
 
     # ------------------------------------------------------------------ info
@@ -313,7 +308,6 @@ class GameEye:
                    labels: Sequence[str]) -> list[tuple[np.ndarray, np.ndarray, str]]:
         """Per class in ``labels``: (boxes float32 [N, 4] original pixels, scores [N], label) with
         score >= that class's threshold, after NMS, the region filter and top-K, best first."""
-        from .fast import nms as np_nms
 
         W, H = img.size
         h, w = self.det_size

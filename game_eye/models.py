@@ -15,8 +15,9 @@ Classifier archs: ``resnet34`` (and ``resnet18`` for tiny tests), from scratch.
 from __future__ import annotations
 
 import math
+import os
 from collections import OrderedDict
-from typing import Any, Sequence
+from typing import Any, Sequence, Union
 
 import torch
 from torch import nn
@@ -27,6 +28,7 @@ from torchvision.models.detection.ssd import SSD, SSDHead
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
 
 from .archs import CLASSIFIER_ARCHS, DETECTOR_ARCHS  # noqa: F401  (re-exported: public names)
+from .weights import WeightFileError, load_weights
 
 # ImageNet statistics: a conventional normalisation, not a pretrained-weights dependency.
 IMAGE_MEAN = (0.485, 0.456, 0.406)
@@ -184,6 +186,18 @@ def build_from_weights(doc: dict[str, Any]) -> nn.Module:
         model = build_classifier(doc["arch"], doc["num_classes"], **kwargs)
     model.load_state_dict(doc["state_dict"])
     return model.eval()
+
+
+def load_model(path: Union[str, os.PathLike], archs: Sequence[str], flag: str) -> tuple[dict[str, Any], nn.Module]:
+    """(weight document, model in eval mode) of a weight file whose arch is one of ``archs``;
+    ``flag`` (``--ssd-weights``) names the file in the error when it does not rebuild."""
+    doc = load_weights(path, expect_arch=tuple(archs))
+    try:
+        model = build_from_weights(doc)
+    except Exception as exc:  # state_dict shape mismatch, bad model_kwargs, ...
+        raise WeightFileError(f"weight file {path} ({flag}) does not rebuild as {doc['arch']!r}: "
+                              f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}") from exc
+    return doc, model.eval()
 
 
 def classifier_input(crops: Sequence[Any]) -> torch.Tensor:

@@ -92,8 +92,8 @@ def test_onnx_stages_match_eager(eyes):
 def test_numpy_nms_matches_torchvision():
     from torchvision.ops import batched_nms, nms
 
-    from game_eye.fast import batched_nms as np_batched_nms
-    from game_eye.fast import nms as np_nms
+    from game_eye.ops import batched_nms as np_batched_nms
+    from game_eye.ops import nms as np_nms
 
     g = torch.Generator().manual_seed(0)
     xy = torch.rand(300, 2, generator=g) * 200

@@ -25,7 +25,8 @@ def uniform(rng: np.random.Generator, lo_hi: Sequence[float]) -> float:
 
 
 @lru_cache(maxsize=256)
-def _load(path: str, mode: str) -> Image.Image:
+def load_image(path: str, mode: str) -> Image.Image:
+    """``path`` decoded in ``mode``, cached per process (``load_image.cache_clear()`` forgets)."""
     return open_image(path, mode)
 
 
@@ -68,10 +69,10 @@ class Assets:
         """A random RGBA sprite of ``label`` (project by weight, then a source uniformly)."""
         p = self._pick_project(rng, self.sprites[sprite_key(label)])
         src = p.sources[int(rng.integers(len(p.sources)))]
-        return _load(str(src), "RGBA"), p.augment
+        return load_image(str(src), "RGBA"), p.augment
 
     def screenshot_image(self, shot: Screenshot) -> Image.Image:
-        return _load(str(shot.path), "RGB")
+        return load_image(str(shot.path), "RGB")
 
     def background(self, rng: np.random.Generator, size: tuple[int, int],
                    virtual_width: float | None = None) -> Image.Image:
@@ -88,7 +89,7 @@ class Assets:
         kind = kinds[int(rng.integers(len(kinds)))]
         if kind == "photo":
             p = self._pick_project(rng, self.backgrounds)
-            img = _load(str(p.sources[int(rng.integers(len(p.sources)))]), "RGB")
+            img = load_image(str(p.sources[int(rng.integers(len(p.sources)))]), "RGB")
             return _window(rng, img, size, virtual_width, forbidden=(), flip=True)
         if kind == "screen":
             shot = self.screenshots[int(rng.integers(len(self.screenshots)))]

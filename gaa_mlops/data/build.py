@@ -31,7 +31,7 @@ import numpy as np
 from PIL import Image
 
 from gaa_mlops.classes import split_classes
-from gaa_mlops.data.assets import Assets, _load
+from gaa_mlops.data.assets import Assets, load_image
 from gaa_mlops.data.compose import compose_screen, real_screen, split_screenshots
 from gaa_mlops.data.digest import BUILDER_VERSION, dataset_digest, normalize_image_size
 from gaa_mlops.data.mining import MAX_SCREENS_PER_CROP, ProposalMiner, mining_enabled
@@ -81,7 +81,7 @@ _W: dict[str, Any] = {}
 
 
 def _init_worker(projects, recipe, task, image_size, classes, out_dir, detector=None) -> None:
-    _load.cache_clear()       # a source may have changed since an earlier build in this process
+    load_image.cache_clear()       # a source may have changed since an earlier build in this process
     targets = _targets(task, classes)
     miner = ProposalMiner(detector, recipe) if detector else None
     _W.update(assets=Assets(projects), recipe=recipe, task=task, image_size=tuple(image_size),

@@ -39,7 +39,7 @@ def _overlaps(a: Box, b: Box, pad: float = 0.0) -> bool:
     return a[0] < b[2] + pad and b[0] - pad < a[2] and a[1] < b[3] + pad and b[1] - pad < a[3]
 
 
-def _visible_box(sprite: Image.Image) -> tuple[int, int, int, int]:
+def visible_box(sprite: Image.Image) -> tuple[int, int, int, int]:
     return alpha_box(sprite) or sprite.getchannel("A").getbbox() or (0, 0, *sprite.size)
 
 
@@ -57,7 +57,7 @@ def _place_target(rng, assets: Assets, recipe, label: str, W: int, s: float, rw:
     sprite, aug = assets.sprite(rng, label)
     width = min(uniform(rng, st["width_fraction"]) * W * s, 0.95 * rw)
     d = augment_sprite(rng, sprite, aug, width)
-    vx1, vy1, vx2, vy2 = _visible_box(d)
+    vx1, vy1, vx2, vy2 = visible_box(d)
     dw, dh = vx2 - vx1, vy2 - vy1
     lower = rng.random() < float(st["bottom_fraction"])
     for _try in range(8):
@@ -79,7 +79,7 @@ def _extra_close(rng, assets: Assets, recipe, W: int, s: float, rw: int, rh: int
     for _ in range(int(rng.integers(lo, hi + 1))):
         sprite, aug = assets.sprite(rng, "close")
         d = augment_sprite(rng, sprite, aug, uniform(rng, recipe.get("button_width_fraction", [0.035, 0.1])) * W * s)
-        vx1, vy1, vx2, vy2 = _visible_box(d)
+        vx1, vy1, vx2, vy2 = visible_box(d)
         dw, dh = vx2 - vx1, vy2 - vy1
         for _try in range(8):
             x, y = rng.uniform(0, max(1.0, rw - dw)), rng.uniform(0, max(1.0, rh - dh))
@@ -95,7 +95,7 @@ def _paste_clipped(canvas: Image.Image, sprite: Image.Image, box: Box) -> None:
     """Paste a sprite whose visible box goes to ``box`` (alpha_composite needs a non-negative
     destination, so it goes through a full-size layer)."""
     layer = Image.new("RGBA", canvas.size, (0, 0, 0, 0))
-    vb = _visible_box(sprite)
+    vb = visible_box(sprite)
     layer.paste(sprite, (int(box[0] - vb[0]), int(box[1] - vb[1])))
     canvas.alpha_composite(layer)
 
@@ -170,7 +170,7 @@ def compose_screen(rng: np.random.Generator, assets: Assets, recipe: dict[str, A
         sprite, aug = assets.sprite(rng, "close")
         width = uniform(rng, recipe.get("button_width_fraction", [0.035, 0.1])) * W * s
         close_sprite = augment_sprite(rng, sprite, aug, width)
-        vx1, vy1, vx2, vy2 = _visible_box(close_sprite)
+        vx1, vy1, vx2, vy2 = visible_box(close_sprite)
         if card is not None:
             x, y = _card_close_position(rng, card, (vx1, vy1, vx2, vy2))
         elif rng.random() < float(recipe.get("corner_fraction", 0.7)):
@@ -207,7 +207,7 @@ def compose_screen(rng: np.random.Generator, assets: Assets, recipe: dict[str, A
             else:
                 width = uniform(rng, (0.03, 0.35)) * rw
                 d = augment_sprite(rng, sprite, aug, width, use_scale=True)
-            bx1, by1, bx2, by2 = _visible_box(d)
+            bx1, by1, bx2, by2 = visible_box(d)
             dw, dh = bx2 - bx1, by2 - by1
             for _try in range(6):
                 if near:

@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image
 
 from gaa_mlops.data.assets import RESAMPLE, Assets, augment_sprite, uniform
-from gaa_mlops.data.compose import _visible_box
+from gaa_mlops.data.compose import visible_box
 from gaa_mlops.projects import NEGATIVE, is_negative
 from game_eye.crops import RUNTIME_MARGIN, square_crop_box
 
@@ -50,7 +50,7 @@ def _cut(canvas_fn, box, margin: float, shift: tuple[float, float], size: int) -
 def _sprite_crop(rng, assets: Assets, label: str, margin: float, shift, size: int) -> Image.Image:
     sprite, aug = assets.sprite(rng, label)
     sprite = augment_sprite(rng, sprite, aug, uniform(rng, SPRITE_PX.get(label, TARGET_PX)), use_scale=True)
-    box = _visible_box(sprite)                       # sprite sits at (0, 0) of a virtual screen
+    box = visible_box(sprite)                       # sprite sits at (0, 0) of a virtual screen
     bw, bh = box[2] - box[0], box[3] - box[1]
     if label == NEGATIVE and bw > 1.3 * bh and rng.random() < 0.6:
         # One character of a text line, as the detector proposes it: the "×" of "報酬×2" centred in

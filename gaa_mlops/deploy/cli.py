@@ -142,23 +142,12 @@ def _tag_rollback(client, registered_name: str, result: Result) -> None:
             log.warning("could not tag %s version %s: %s", registered_name, version, exc)
 
 
-def _setup_tracking(cfg) -> None:
-    try:
-        from gaa_mlops.tracking import setup_tracking
-    except ImportError:
-        import mlflow
-
-        uri = cfg.tracking.uri or os.environ.get("MLFLOW_TRACKING_URI")
-        if uri:
-            mlflow.set_tracking_uri(uri)
-        return
-    setup_tracking(cfg.tracking.uri, cfg.tracking.experiment_name, str(cfg.paths.root))
-
-
 def main_cfg(cfg) -> Result:
     """The body of the Hydra entry point: config → plain values → run_deploy / run_rollback."""
     from mlflow import MlflowClient
     from omegaconf import OmegaConf
+
+    from gaa_mlops.tracking import setup_tracking_from_config
 
     d = cfg.deploy
     action = d.get("action", "deploy")
@@ -167,7 +156,7 @@ def main_cfg(cfg) -> Result:
     settings = OmegaConf.to_container(d, resolve=True)
     paths = {k: str(v) for k, v in settings["paths"].items()}
     target = make_target(d.target, settings)
-    _setup_tracking(cfg)
+    setup_tracking_from_config(cfg)
     client = MlflowClient()
     common = dict(model=cfg.model.name, registered_name=cfg.model.registered_name, target=target, paths=paths,
                   dry_run=bool(d.get("dry_run", False)), reason=d.get("reason"),

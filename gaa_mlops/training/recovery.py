@@ -27,12 +27,12 @@ def kept_checkpoint(root: str | Path, run_id: str) -> Path:
 
 def server_unreachable(uri: str) -> bool:
     """True when ``uri`` is an http(s) tracking server that does not answer its health check now."""
-    from gaa_mlops.tracking import TrackingError, _probe_http
+    from gaa_mlops.tracking import TrackingError, probe_http
 
     if urlparse(uri).scheme not in ("http", "https"):
         return False
     try:
-        _probe_http(uri, timeout=3.0)
+        probe_http(uri, timeout=3.0)
     except TrackingError:
         return True
     return False
