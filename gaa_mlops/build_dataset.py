@@ -7,7 +7,9 @@ Run:
     mlflow run . -e build_dataset -P overrides="model=ssd" --env-manager local
 
 The dataset lands in ``<paths.datasets_dir>/<model>-<digest[:12]>`` (an unchanged input is a cache
-hit); the run ``build_dataset-<model>`` gets it as a dataset input plus ``dataset/data_set.tar.gz``.
+hit; a digest that a run of the tracking store keeps is fetched from there instead of rebuilt); the
+run ``build_dataset-<model>`` gets it as a dataset input whose source is the archive's artifact URI,
+plus ``dataset/data_set.tar.gz`` when no run of the store keeps it yet.
 """
 from __future__ import annotations
 
@@ -34,11 +36,13 @@ def build_and_log(cfg: DictConfig) -> dict[str, Any]:
     with mlflow.start_run(run_name=f"build_dataset-{cfg.model.name}", nested=nested) as run:
         mlflow.set_tags({"gaa.step": "build_dataset", "gaa.model": str(cfg.model.name)})
         mlflow.log_params({"cache_hit": built.cache_hit, "dataset_name": built.name})
+        if "fetched_from" in built.extra:
+            mlflow.set_tag("gaa.dataset_fetched_from", built.extra["fetched_from"])
         mlflow.log_metric("build_seconds", built.seconds)
         log_dataset(built)
     return {"run_id": run.info.run_id, "dataset_dir": str(built.path), "name": built.name,
             "digest": built.digest, "cache_hit": built.cache_hit, "seconds": round(built.seconds, 3),
-            "counts": built.manifest["counts"]}
+            "counts": built.manifest["counts"], "fetched_from": built.extra.get("fetched_from")}
 
 
 @hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
@@ -47,7 +51,8 @@ def _main(cfg: DictConfig) -> dict[str, Any]:
     summary = build_and_log(cfg)
     print(f"dataset:   {summary['dataset_dir']}\n"
           f"digest:    {summary['digest']}\n"
-          f"cache hit: {summary['cache_hit']} ({summary['seconds']} s)\n"
+          f"cache hit: {summary['cache_hit']} ({summary['seconds']} s"
+          f"{', fetched from run ' + summary['fetched_from'] if summary['fetched_from'] else ''})\n"
           f"counts:    {summary['counts']}\n"
           f"run:       {summary['run_id']}")
     return summary

@@ -215,7 +215,7 @@ def _train_main(cfg: DictConfig, settings: TrainerSettings, ctx: distributed.Dis
                                      "gaa.processes": str(ctx.world_size)})
                     log_config(cfg, exclude=("trainer.resume",))
                     log_code(root)
-                    log_dataset(built, log_archive=not built.cache_hit)  # whoever built it logged the archive
+                    log_dataset(built)      # the archive stays with the first run of the store that logs it
                 torch.manual_seed(int(cfg.seed))
                 model = build_model(m.task, m.arch, classes, image_size, model_kwargs)
                 if settings.init_from and not resume_id:

@@ -10,8 +10,9 @@ import torch
 
 from gaa_mlops.data.build import build_dataset
 from gaa_mlops.data.loaders import ClassificationDataset, DatasetMismatchError, DetectionDataset, collate_detection
-from gaa_mlops.data.mlflow_dataset import log_dataset
+from gaa_mlops.data.mlflow_dataset import fetch_logged_dataset, log_dataset
 from gaa_mlops.tracking import TrackingError, setup_tracking
+from game_eye.weights import file_sha256
 from tests.test_data_build import CLS, DET
 
 REPO = Path(__file__).resolve().parents[1]
@@ -30,11 +31,48 @@ def test_log_dataset_shows_as_dataset_input(tiny_projects, tmp_path, mlflow_stor
     profile = json.loads(inp.dataset.profile)
     assert profile["counts"]["train"] == {"close": 5, "not_close": 5}
     assert profile["digest"] == built.digest
-    assert str(built.path) in inp.dataset.source
+    # the source is the logged archive, resolvable wherever the store is
+    assert inp.dataset.source_type == "mlflow_artifact"
+    assert json.loads(inp.dataset.source)["uri"] == f"{run.info.artifact_uri}/dataset/data_set.tar.gz"
+    assert run.data.tags["gaa.dataset_archive_sha256"] == file_sha256(built.archive)
     arts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id, "dataset")}
     assert arts == {"dataset/data_set.tar.gz", "dataset/manifest.json"}
     exp = mlflow.get_experiment_by_name("gaa-test-data")
     assert exp.artifact_location == (mlflow_store.resolve() / "mlruns").as_uri()
+
+
+def _files(folder: Path) -> dict[str, str]:
+    return {str(f.relative_to(folder)): file_sha256(f) for f in sorted(folder.rglob("*")) if f.is_file()}
+
+
+def test_a_second_machine_fetches_the_dataset_by_digest(tiny_projects, tmp_path, mlflow_store, caplog):
+    """Another datasets folder (another machine on the same store) gets the same bytes from the run
+    that keeps the archive, not a rebuild; a later run that logs the digest points at that archive;
+    an archive that does not match its sha256 tag is not used: the dataset is built instead."""
+    pdir, names = tiny_projects
+    built = build_dataset(names, pdir, tmp_path / "machine1", **CLS, progress=False)
+    setup_tracking(None, "gaa-test-fetch", str(mlflow_store))
+    with mlflow.start_run() as first:
+        log_dataset(built)
+    fetched = build_dataset(names, pdir, tmp_path / "machine2", **CLS, progress=False, fetch=fetch_logged_dataset)
+    assert fetched.cache_hit and fetched.extra["fetched_from"] == first.info.run_id
+    assert fetched.path.parent == (tmp_path / "machine2").resolve() and _files(fetched.path) == _files(built.path)
+    assert [p.name for p in (tmp_path / "machine2").iterdir()] == [built.name]     # no temp folder left
+
+    with mlflow.start_run() as later:
+        log_dataset(fetched)
+    later = mlflow.get_run(later.info.run_id)
+    assert {a.path for a in mlflow.MlflowClient().list_artifacts(later.info.run_id, "dataset")} == {
+        "dataset/manifest.json"}
+    source = json.loads(later.inputs.dataset_inputs[0].dataset.source)["uri"]
+    assert source == f"{mlflow.get_run(first.info.run_id).info.artifact_uri}/dataset/data_set.tar.gz"
+
+    mlflow.MlflowClient().set_tag(first.info.run_id, "gaa.dataset_archive_sha256", "0" * 64)
+    with caplog.at_level("WARNING"):
+        rebuilt = build_dataset(names, pdir, tmp_path / "machine3", **CLS, progress=False,
+                                fetch=fetch_logged_dataset)
+    assert not rebuilt.cache_hit and "does not match its sha256 tag" in caplog.text
+    assert _files(rebuilt.path) == _files(built.path) | {"data_set.tar.gz": file_sha256(rebuilt.archive)}
 
 
 def test_experiment_kind_opens_the_model_training_view(mlflow_store):

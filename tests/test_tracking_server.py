@@ -5,6 +5,7 @@ these tests never skip: without PostgreSQL they fail and say how to install it.
 """
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from hydra import compose
 from mlflow import MlflowClient
 
 from gaa_mlops import registry
+from gaa_mlops.data.build import build_for_config
+from gaa_mlops.pipeline import model_config
 from gaa_mlops.tracking import TrackingError
 from gaa_mlops.train import train
 from gaa_mlops.training.checkpoint import load_checkpoint
@@ -97,9 +100,11 @@ def test_pipeline_through_the_server(tmp_path, hydra_conf, tracking_server):
         assert mv.source == f"models:/{model_id}" and client.get_logged_model(model_id).source_run_id == run.info.run_id
         stored = list(server.artifacts.rglob(f"models/{model_id}/artifacts/artifacts/best_weight.pth"))
         assert len(stored) == 1
-        # dataset input, registered version, aliases
+        # dataset input (its source: the archive on the server), registered version, aliases
         ds = run.inputs.dataset_inputs[0].dataset
         assert ds.digest and summary[f"train_{model}"]["dataset_digest"].startswith(ds.digest[:8])
+        assert ds.source_type == "mlflow_artifact"
+        assert json.loads(ds.source)["uri"].startswith("mlflow-artifacts:") and ds.source.endswith("data_set.tar.gz\"}")
         mv = client.get_model_version(name, str(summary[f"train_{model}"]["version"]))
         assert "candidate" in mv.aliases and mv.run_id == run.info.run_id
         champion = client.get_model_version_by_alias(name, "champion")
@@ -108,6 +113,16 @@ def test_pipeline_through_the_server(tmp_path, hydra_conf, tracking_server):
         assert str(deployed["version"]) == str(champion.version)
         assert file_sha256(deployed["path"]) == champion.tags["weights_sha256"]
         assert file_sha256(stored[0]) == mv.tags["weights_sha256"]
+    # a second machine (its own, empty datasets folder) trains on the bytes the first one built
+    second = model_config(ov, "ssd", "ssd", [*MODEL_OVERRIDES["ssd"], f"paths.datasets_dir={tmp_path / 'machine2'}"])
+    fetched = build_for_config(second)
+    built_by = next(r for r in children if r.info.run_name == "build_dataset-ssd")
+    assert fetched.cache_hit and fetched.extra["fetched_from"] == built_by.info.run_id
+    first = Path(model_config(ov, "ssd", "ssd", MODEL_OVERRIDES["ssd"]).paths.datasets_dir) / fetched.name
+    assert first != fetched.path and list(first.rglob("*.png"))
+    assert all(file_sha256(f) == file_sha256(fetched.path / f.relative_to(first))
+               for f in first.rglob("*.png")) and (fetched.path / "manifest.json").read_bytes() == (
+        first / "manifest.json").read_bytes()
     # and the backend store really is PostgreSQL
     import psycopg2
     with psycopg2.connect(host="127.0.0.1", port=tracking_server.pg.port, user="gaa", dbname="mlflow") as conn:

@@ -25,7 +25,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 from PIL import Image
@@ -45,6 +45,7 @@ MINE_STREAM = 77                                # the seed stream of mined scree
 MANIFEST = "manifest.json"
 ARCHIVE = "data_set.tar.gz"
 TASKS = ("classification", "detection")
+Fetch = Callable[[str, str, Path], Optional[str]]    # (digest, name, datasets_dir) -> where it came from
 
 
 @dataclass
@@ -212,11 +213,13 @@ def _progress(total: int, desc: str, enabled: bool):
 def build_dataset(projects: Sequence[str], projects_dir: str | Path, datasets_dir: str | Path, *,
                   model: str, task: str, image_size: int | Sequence[int], classes: Sequence[str],
                   recipe: dict[str, Any], set_name: str | None = None, workers: int = 2,
-                  progress: bool = True) -> BuiltDataset:
+                  progress: bool = True, fetch: Fetch | None = None) -> BuiltDataset:
     """Build the dataset of ``projects`` for one model, or return the cached one.
 
     ``recipe`` is the model's ``dataset`` dict (n_train, n_val, seed, ...); n_train/n_val count
-    crops per class (classification) or screens (detection)."""
+    crops per class (classification) or screens (detection). ``fetch(digest, name, datasets_dir)``,
+    tried when the local cache lacks the digest, may put the whole dataset in place from elsewhere
+    (``gaa_mlops.data.mlflow_dataset.fetch_logged_dataset``) and return where it came from."""
     t0 = time.perf_counter()
     if task not in TASKS:
         raise ValueError(f"task {task!r} cannot be built; valid: {list(TASKS)}")
@@ -233,6 +236,11 @@ def build_dataset(projects: Sequence[str], projects_dir: str | Path, datasets_di
         manifest = json.loads((final / MANIFEST).read_text())
         return BuiltDataset(name, final.resolve(), digest, manifest, True, time.perf_counter() - t0,
                             detector=detector)
+    fetched_from = fetch(digest, name, root) if fetch is not None else None
+    if fetched_from is not None and (final / MANIFEST).is_file():
+        manifest = json.loads((final / MANIFEST).read_text())
+        return BuiltDataset(name, final.resolve(), digest, manifest, True, time.perf_counter() - t0,
+                            extra={"fetched_from": fetched_from}, detector=detector)
 
     verify_images(loaded)
     assets = Assets(loaded)
@@ -360,7 +368,8 @@ def _archive(directory: Path, name: str) -> None:
 
 def build_for_config(cfg) -> BuiltDataset:
     """Adapter for entry points: the dataset of ``cfg.model`` from ``cfg.projects`` and ``cfg.paths``
-    (``model.classes: auto`` resolved from the project set)."""
+    (``model.classes: auto`` resolved from the project set), fetched from the tracking store in use
+    when a run there keeps its digest and the local cache does not."""
     from omegaconf import OmegaConf
 
     from gaa_mlops.classes import resolve_config_classes
@@ -373,10 +382,12 @@ def build_for_config(cfg) -> BuiltDataset:
     if mining_enabled(recipe):
         recipe["hard_negatives"]["detector"] = str(_local_detector(recipe["hard_negatives"]["detector"],
                                                                    Path(cfg.paths.datasets_dir)))
+    from gaa_mlops.data.mlflow_dataset import fetch_logged_dataset
+
     return build_dataset(list(plain(cfg.projects.include)), cfg.paths.projects_dir, cfg.paths.datasets_dir,
                          model=str(m.name), task=str(m.task), image_size=plain(m.image_size),
                          classes=resolve_config_classes(cfg), recipe=recipe,
-                         set_name=str(cfg.projects.get("name", "")) or None)
+                         set_name=str(cfg.projects.get("name", "")) or None, fetch=fetch_logged_dataset)
 
 
 def _local_detector(spec: str, datasets_dir: Path) -> Path:
