@@ -35,6 +35,7 @@ from omegaconf import DictConfig, OmegaConf
 from gaa_mlops import distributed, registry
 from gaa_mlops.classes import resolve_in_place
 from gaa_mlops.cli import CONF_DIR, prepare_argv, user_errors_in_one_line
+from gaa_mlops.config_schema import ConfigError
 from gaa_mlops.data.build import BuiltDataset, build_for_config
 from gaa_mlops.data.digest import normalize_image_size
 from gaa_mlops.data.loaders import ClassificationDataset, DetectionDataset
@@ -47,27 +48,28 @@ from gaa_mlops.training import recovery
 from gaa_mlops.training.fit import TrainerSettings, calibration_crops, fit, weight_payload
 from gaa_mlops.training.optim import OPTIMIZERS, SCHEDULERS
 from gaa_mlops.training.screen_calibration import calibrate_verifier_payload, inputs_from_config
+from gaa_mlops.training.tracker import NullTracker
 from game_eye.crops import MARGIN_KEY
 from game_eye.models import CLASSIFIER_ARCHS, DETECTOR_ARCHS, build_classifier, build_detector
 from game_eye.quantize import CALIBRATION_KEY
 from game_eye.weights import file_sha256, load_weights
 
 log = logging.getLogger(__name__)
-NO_MLFLOW_URI = "gaa-rank-{rank}-never-logs:"  # ranks > 0 get this URI: any MLflow call there fails loudly
 TASKS = {"detection": DETECTOR_ARCHS, "classification": CLASSIFIER_ARCHS}
 
 
-def check_config(cfg: DictConfig) -> None:
-    """Fail before any work on names that do not exist."""
+def check_names(cfg: DictConfig) -> None:
+    """Fail before any work on names that do not exist (the schema checks the rest:
+    ``gaa_mlops.config_schema``)."""
     m, t = cfg.model, cfg.trainer
     if m.task not in TASKS:
-        raise ValueError(f"unknown model.task {m.task!r}; valid: {list(TASKS)}")
+        raise ConfigError(f"unknown model.task {m.task!r}; valid: {list(TASKS)}")
     if m.arch not in TASKS[m.task]:
-        raise ValueError(f"unknown model.arch {m.arch!r} for task {m.task}; valid: {list(TASKS[m.task])}")
+        raise ConfigError(f"unknown model.arch {m.arch!r} for task {m.task}; valid: {list(TASKS[m.task])}")
     if t.optimizer not in OPTIMIZERS:
-        raise ValueError(f"unknown trainer.optimizer {t.optimizer!r}; valid: {list(OPTIMIZERS)}")
+        raise ConfigError(f"unknown trainer.optimizer {t.optimizer!r}; valid: {list(OPTIMIZERS)}")
     if t.scheduler not in SCHEDULERS:
-        raise ValueError(f"unknown trainer.scheduler {t.scheduler!r}; valid: {list(SCHEDULERS)}")
+        raise ConfigError(f"unknown trainer.scheduler {t.scheduler!r}; valid: {list(SCHEDULERS)}")
 
 
 def warm_start(model: torch.nn.Module, spec: str, arch: str, classes: list[str], image_size: Any,
@@ -132,16 +134,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     Under torchrun every rank calls this; ranks other than 0 train their shard and return
     ``{"rank": r, "world_size": n}`` without touching MLflow."""
-    check_config(cfg)
+    check_names(cfg)
     resolve_in_place(cfg)  # model.classes: auto -> the project set's classes, logged as such
     settings = TrainerSettings(**OmegaConf.to_container(cfg.trainer, resolve=True))
     ctx = distributed.context_from_env()
     device = distributed.resolve_device(settings.device, ctx)  # before any work: a missing GPU fails here
     root = Path(cfg.paths.root).resolve()
-    if ctx.is_main:
-        uri = setup_tracking(cfg.tracking.uri, cfg.tracking.experiment_name, str(root))
-    else:
-        mlflow.set_tracking_uri(NO_MLFLOW_URI.format(rank=ctx.rank))
+    uri = setup_tracking(cfg.tracking.uri, cfg.tracking.experiment_name, str(root)) if ctx.is_main else None
     distributed.init(device, ctx)
     try:
         torch.set_num_threads(distributed.threads_per_process(ctx))
@@ -180,7 +179,65 @@ def _train_worker(cfg: DictConfig, settings: TrainerSettings, ctx: distributed.D
     with tempfile.TemporaryDirectory(prefix=f"gaa-train-rank{ctx.rank}-") as tmp:
         torch.manual_seed(int(cfg.seed))
         model = build_model(m.task, m.arch, classes, image_size, model_kwargs)
-        fit(m.task, model, train_set, val_set, settings, classes, int(cfg.seed), Path(tmp), None, dist=ctx)
+        fit(m.task, model, train_set, val_set, settings, classes, int(cfg.seed), Path(tmp), None, dist=ctx,
+            tracker=NullTracker())     # only rank 0 reports; nothing here talks to MLflow
+
+
+def _check_resumable(client: MlflowClient, resume_id: str, built: BuiltDataset) -> None:
+    logged = client.get_run(resume_id).data.tags.get("gaa.dataset_digest")
+    if logged and logged != built.digest:
+        raise ConfigError(f"trainer.resume={resume_id}: that run trained on dataset {logged[:12]} but the "
+                         f"projects and recipe now build {built.digest[:12]}; start a new run instead of "
+                         "mixing two datasets in one")
+
+
+def _open_run(cfg: DictConfig, ctx: distributed.DistContext, root: Path, built: BuiltDataset,
+              resume_id: str | None, workdir: Path) -> Path | None:
+    """Inside the run just started: a new run gets its tags, config, code and dataset; a resumed
+    one its checkpoint back (with the epochs the tracking server missed replayed). Returns the
+    checkpoint to resume from."""
+    if not resume_id:
+        mlflow.set_tags({"gaa.step": "train", "gaa.model": cfg.model.name, "gaa.processes": str(ctx.world_size)})
+        log_config(cfg, exclude=("trainer.resume",))
+        log_code(root)
+        log_dataset(built)      # the archive stays with the first run of the store that logs it
+        return None
+    resume_from, replay_after = recovery.choose(_server_checkpoint(resume_id, workdir / "resume"), root, resume_id)
+    if replay_after is not None:
+        recovery.replay(resume_from, replay_after)
+    return resume_from
+
+
+def _weight_file(cfg: DictConfig, built: BuiltDataset, result, run_id: str, workdir: Path) -> dict[str, Any]:
+    """The weight document of the best state; a verifier's also carries its int8 calibration crops,
+    its runtime crop margin and the close threshold chosen on whole screens."""
+    m = cfg.model
+    classes, image_size, model_kwargs = _model_spec(m)
+    payload = weight_payload(result, m.arch, classes, image_size, model_kwargs, built.digest, run_id,
+                             m.registered_name)
+    if m.task == "classification":
+        payload[CALIBRATION_KEY] = calibration_crops(built.path, classes)
+        payload[MARGIN_KEY] = runtime_margin(built.manifest["recipe"])
+        _calibrate_on_screens(cfg, built, payload, workdir)
+    return payload
+
+
+def _register(client: MlflowClient, cfg: DictConfig, built: BuiltDataset, result, payload: dict, run_id: str,
+              workdir: Path) -> dict[str, Any]:
+    """Publish the weight file as the run's logged model and a new registered version; the summary."""
+    m = cfg.model
+    tags = {"run_id": run_id, "dataset_digest": built.digest,
+            "git_commit": mlflow.get_run(run_id).data.tags.get("git_commit", "unknown"),
+            "val_metric_name": result.metric_name, "val_metric": f"{result.best_metric:.6f}"}
+    mv = registry.publish_weights(client, m.registered_name, run_id, payload, tags, workdir,
+                                  example_image=example_image(built.path),
+                                  metrics={f"best_{k}": v for k, v in result.final_val.items()},
+                                  dataset=(built.name, built.digest[:DIGEST_CHARS]))
+    mlflow.set_tags({"registered_model": m.registered_name, "registered_version": mv.version})
+    return {"run_id": run_id, "model_name": m.registered_name, "version": int(mv.version),
+            "dataset_digest": built.digest, "best_epoch": result.best_epoch,
+            result.metric_name: result.best_metric, "score_threshold": payload["score_threshold"],
+            **result.final_val}
 
 
 def _train_main(cfg: DictConfig, settings: TrainerSettings, ctx: distributed.DistContext, root: Path,
@@ -193,29 +250,14 @@ def _train_main(cfg: DictConfig, settings: TrainerSettings, ctx: distributed.Dis
     nested = mlflow.active_run() is not None and resume_id is None
     run_id = None
     if resume_id:
-        logged = client.get_run(resume_id).data.tags.get("gaa.dataset_digest")
-        if logged and logged != built.digest:
-            raise ValueError(f"trainer.resume={resume_id}: that run trained on dataset {logged[:12]} but the "
-                             f"projects and recipe now build {built.digest[:12]}; start a new run instead of "
-                             "mixing two datasets in one")
+        _check_resumable(client, resume_id, built)
     with tempfile.TemporaryDirectory(prefix="gaa-train-") as tmp:
         workdir = Path(tmp)
         try:
             with mlflow.start_run(run_id=resume_id, run_name=f"train-{m.name}", nested=nested,
                                   log_system_metrics=bool(cfg.tracking.log_system_metrics)) as run:
                 run_id = run.info.run_id
-                resume_from, replay_after = None, None
-                if resume_id:
-                    resume_from, replay_after = recovery.choose(
-                        _server_checkpoint(resume_id, workdir / "resume"), root, resume_id)
-                    if replay_after is not None:
-                        recovery.replay(resume_from, replay_after)
-                else:
-                    mlflow.set_tags({"gaa.step": "train", "gaa.model": m.name,
-                                     "gaa.processes": str(ctx.world_size)})
-                    log_config(cfg, exclude=("trainer.resume",))
-                    log_code(root)
-                    log_dataset(built)      # the archive stays with the first run of the store that logs it
+                resume_from = _open_run(cfg, ctx, root, built, resume_id, workdir)
                 torch.manual_seed(int(cfg.seed))
                 model = build_model(m.task, m.arch, classes, image_size, model_kwargs)
                 if settings.init_from and not resume_id:
@@ -223,24 +265,8 @@ def _train_main(cfg: DictConfig, settings: TrainerSettings, ctx: distributed.Dis
                                                workdir / "init", m.task))
                 result = fit(m.task, model, train_set, val_set, settings, classes, int(cfg.seed), workdir,
                              resume_from, dist=ctx)
-                payload = weight_payload(result, m.arch, classes, image_size, model_kwargs, built.digest,
-                                         run_id, m.registered_name)
-                if m.task == "classification":
-                    payload[CALIBRATION_KEY] = calibration_crops(built.path, classes)
-                    payload[MARGIN_KEY] = runtime_margin(built.manifest["recipe"])
-                    _calibrate_on_screens(cfg, built, payload, workdir)
-                tags = {"run_id": run_id, "dataset_digest": built.digest,
-                        "git_commit": mlflow.get_run(run_id).data.tags.get("git_commit", "unknown"),
-                        "val_metric_name": result.metric_name, "val_metric": f"{result.best_metric:.6f}"}
-                mv = registry.publish_weights(client, m.registered_name, run_id, payload, tags, workdir,
-                                              example_image=example_image(built.path),
-                                              metrics={f"best_{k}": v for k, v in result.final_val.items()},
-                                              dataset=(built.name, built.digest[:DIGEST_CHARS]))
-                mlflow.set_tags({"registered_model": m.registered_name, "registered_version": mv.version})
-                summary = {"run_id": run_id, "model_name": m.registered_name, "version": int(mv.version),
-                           "dataset_digest": built.digest, "best_epoch": result.best_epoch,
-                           result.metric_name: result.best_metric, "score_threshold": payload["score_threshold"],
-                           **result.final_val}
+                payload = _weight_file(cfg, built, result, run_id, workdir)
+                summary = _register(client, cfg, built, result, payload, run_id, workdir)
         except Exception as exc:
             if run_id is None or not recovery.server_unreachable(uri):
                 raise
@@ -251,7 +277,7 @@ def _train_main(cfg: DictConfig, settings: TrainerSettings, ctx: distributed.Dis
                 f"({type(exc).__name__}); {where}. Once the server is back, continue with: "
                 f"python -m gaa_mlops.train model={m.name} trainer.resume={run_id}") from exc
     recovery.discard(root, run_id)
-    log.info("registered %s version %s (alias candidate): %s", m.registered_name, mv.version, summary)
+    log.info("registered %s version %s (alias candidate): %s", m.registered_name, summary["version"], summary)
     return summary
 
 

@@ -9,7 +9,7 @@ import torch
 from mlflow import MlflowClient
 
 from gaa_mlops import registry
-from gaa_mlops.train import check_config, train
+from gaa_mlops.train import check_names, train
 from game_eye.models import build_from_weights
 from game_eye.weights import file_sha256, load_weights, save_weights
 from tests.tiny import compose_tiny, hydra_init
@@ -140,7 +140,7 @@ def test_same_seed_same_metrics(tmp_path, hydra_conf):
 ])
 def test_unknown_names_list_the_valid_ones(tmp_path, hydra_conf, override, needle):
     with pytest.raises(ValueError, match=needle):
-        check_config(compose_tiny(tmp_path, "resnet34", override))
+        check_names(compose_tiny(tmp_path, "resnet34", override))
 
 
 def test_dataset_classes_must_match_model(tmp_path, hydra_conf):

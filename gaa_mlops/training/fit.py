@@ -1,8 +1,10 @@
 """The epoch loop shared by both models: train, validate, checkpoint, keep the best, calibrate.
 
-``fit`` receives built objects and plain settings (never the Hydra config) and reports through
-MLflow's active run: metrics with ``step=epoch``, ``checkpoints/last.pth`` after every epoch
-(written to ``workdir`` first, then uploaded, so a lost tracking server does not lose the epoch).
+``fit`` receives built objects and plain settings (never the Hydra config). The loop knows nothing
+of MLflow: what happens after an epoch (checkpoint, metrics with ``step=epoch``) and after the last
+one (calibration, plots) is ``FitHooks``, which reports through a ``training.tracker.Tracker``
+(the active MLflow run on rank 0). ``checkpoints/last.pth`` is written to ``workdir`` first, then
+uploaded, so a lost tracking server does not lose the epoch.
 
 Under torchrun (``dist`` with several processes) the model is wrapped in DDP, each process trains
 on its ``DistributedSampler`` shard with ``batch_size / world_size`` images per step, and only
@@ -16,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import mlflow
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
@@ -35,6 +36,7 @@ from gaa_mlops.training.loops import (
     validate_detector,
 )
 from gaa_mlops.training.optim import StepPlan, build_optimizer, build_scheduler
+from gaa_mlops.training.tracker import MlflowTracker, NullTracker, Tracker
 
 log = logging.getLogger(__name__)
 SELECTION_METRIC = {"detection": "val_map50", "classification": "val_accuracy"}
@@ -125,17 +127,53 @@ def _snapshot(model: nn.Module) -> dict:
     return {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
 
 
-def fit(task: str, model: nn.Module, train_set: Dataset, val_set: Dataset, settings: TrainerSettings,
-        classes: list[str], seed: int, workdir: Path, resume_from: Path | None = None,
-        dist: DistContext = SINGLE) -> FitResult | None:
-    """Train ``model`` and return its best state (by the val selection metric) and calibration
-    (``None`` on ranks other than 0 of a multi-process run).
+@dataclass
+class _Training:
+    """What the epoch loop carries: the model (and its DDP wrapper), optimizer, schedule, budget,
+    and where it stands (the history of validated epochs, the best one)."""
+    model: nn.Module
+    net: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    budget: TrainingBudget
+    max_steps: int
+    start_epoch: int = 1
+    history: list[dict] = field(default_factory=list)
+    best: dict = field(default_factory=lambda: {"metric": -1.0, "epoch": 0, "state": None})
 
-    With ``settings.max_minutes`` the schedule is planned for that budget (``training.budget``): the
-    run takes as many steps as fit, at most ``settings.epochs`` passes over ``train_set``."""
-    if task not in SELECTION_METRIC:
-        raise ValueError(f"unknown task {task!r}; valid: {list(SELECTION_METRIC)}")
-    metric_name = SELECTION_METRIC[task]
+
+@dataclass
+class FitHooks:
+    """What ``fit`` does around its loop, through ``tracker`` (rank 0 only):
+    ``on_epoch_end`` writes the checkpoint (local first: if the tracking server is gone, the epoch
+    is still on disk, see ``training.recovery``) and logs the epoch's metrics and checkpoint;
+    ``on_fit_end`` calibrates the best state's thresholds and logs the plots."""
+    tracker: Tracker
+    workdir: Path
+
+    def on_epoch_end(self, epoch: int, row: dict[str, float], t: _Training) -> None:
+        last = save_checkpoint(self.workdir / "last.pth", model=t.model.state_dict(),
+                               optimizer=t.optimizer.state_dict(), scheduler=t.scheduler.state_dict(),
+                               rng=rng_state(), epoch=epoch, history=t.history, best=t.best,
+                               budget=t.budget.state_dict())
+        self.tracker.log_metrics(row, step=epoch)
+        self.tracker.log_artifact(last, "checkpoints")
+
+    def on_fit_end(self, task: str, model: nn.Module, val_set: Dataset, val_loader: DataLoader,
+                   classes: list[str], calibration: dict, history: list[dict], best_epoch: int):
+        """(threshold, per-class thresholds, final validation metrics) of the best state."""
+        self.tracker.log_figure(plots.loss_curves(history, SELECTION_METRIC[task]), "plots/loss_curves.png")
+        threshold, per_class, final = calibrate_best(task, model, val_set, val_loader, classes, calibration,
+                                                     self.tracker)
+        extra = {f"score_threshold.{c}": t for c, t in per_class.items()} if len(per_class) > 1 else {}
+        self.tracker.log_metrics({"best_epoch": best_epoch, "score_threshold": threshold, **extra,
+                                  **{f"best_{k}": v for k, v in final.items()}})
+        return threshold, per_class, final
+
+
+def _prepare(task: str, model: nn.Module, train_set: Dataset, val_set: Dataset, settings: TrainerSettings,
+             seed: int, resume_from: Path | None, dist: DistContext) -> _Training:
+    """Device and layout, optimizer, schedule, budget; the resumed state when ``resume_from``."""
     device = resolve_device(settings.device, dist)
     model.to(device).to(memory_format=torch.channels_last)   # ~1.3x faster convolutions on CPU
     batch = local_batch_size(settings.batch_size, dist)
@@ -149,7 +187,7 @@ def fit(task: str, model: nn.Module, train_set: Dataset, val_set: Dataset, setti
     # only rank 0 plans (the others follow its plan, broadcast after each epoch)
     budget = TrainingBudget(settings.max_minutes if dist.is_main else None, plan, steps_per_epoch,
                             max_steps, batch_size=batch, val_images=len(val_set), plan_mid_epoch=not dist.enabled)
-    start_epoch, history, best = 1, [], {"metric": -1.0, "epoch": 0, "state": None}
+    t = _Training(model, model, optimizer, scheduler, budget, max_steps)
     ckpt = load_checkpoint(resume_from) if resume_from is not None and dist.is_main else None
     if dist.enabled:
         ckpt = broadcast_object(ckpt, dist)  # rank 0 read it (from MLflow); the others get a copy
@@ -160,23 +198,52 @@ def fit(task: str, model: nn.Module, train_set: Dataset, val_set: Dataset, setti
         if ckpt.get("budget") and budget.enabled:   # the budget's time spent and plan so far;
             budget.load_state_dict(ckpt["budget"])  # without a budget the plan follows trainer.epochs
         restore_rng(ckpt["rng"])
-        start_epoch, history, best = ckpt["epoch"] + 1, ckpt["history"], ckpt["best"]
-        log.info("resuming at epoch %d from %s", start_epoch, resume_from or "rank 0's checkpoint")
+        t.start_epoch, t.history, t.best = ckpt["epoch"] + 1, ckpt["history"], ckpt["best"]
+        log.info("resuming at epoch %d from %s", t.start_epoch, resume_from or "rank 0's checkpoint")
     if dist.rank > 0:  # own augmentation draws; rank 0 keeps the single-process stream
-        torch.manual_seed(seed + 7919 * dist.rank + start_epoch)
-    net: nn.Module = model
+        torch.manual_seed(seed + 7919 * dist.rank + t.start_epoch)
     if dist.enabled:  # gradients averaged over the processes; parameters start equal (broadcast from rank 0)
-        net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        t.net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    return t
 
+
+def _validation_row(task: str, model: nn.Module, val_loader: DataLoader, positive: int, tr: dict) -> dict:
+    """The epoch's train means and validation metrics, as logged."""
+    if task == "detection":
+        va = validate_detector(model, val_loader)
+        return {"train_loss": tr["loss"], "train_bbox_loss": tr["bbox_regression"],
+                "train_cls_loss": tr["classification"], "val_loss": va["loss"], "val_map50": va["map50"]}
+    va = validate_classifier(model, val_loader, positive=positive)
+    return {"train_loss": tr["loss"], "train_accuracy": tr["accuracy"], "val_loss": va["loss"],
+            "val_accuracy": va["accuracy"], "val_precision": va["precision"], "val_recall": va["recall"]}
+
+
+def fit(task: str, model: nn.Module, train_set: Dataset, val_set: Dataset, settings: TrainerSettings,
+        classes: list[str], seed: int, workdir: Path, resume_from: Path | None = None,
+        dist: DistContext = SINGLE, tracker: Tracker | None = None) -> FitResult | None:
+    """Train ``model`` and return its best state (by the val selection metric) and calibration
+    (``None`` on ranks other than 0 of a multi-process run).
+
+    With ``settings.max_minutes`` the schedule is planned for that budget (``training.budget``): the
+    run takes as many steps as fit, at most ``settings.epochs`` passes over ``train_set``. Metrics,
+    checkpoints and plots go to ``tracker`` (default: the active MLflow run on rank 0, nowhere on
+    the other ranks)."""
+    if task not in SELECTION_METRIC:
+        raise ValueError(f"unknown task {task!r}; valid: {list(SELECTION_METRIC)}")
+    metric_name = SELECTION_METRIC[task]
+    hooks = FitHooks(tracker or (MlflowTracker() if dist.is_main else NullTracker()), workdir)
+    t = _prepare(task, model, train_set, val_set, settings, seed, resume_from, dist)
+    scheduler, budget = t.scheduler, t.budget
+    batch = local_batch_size(settings.batch_size, dist)
     val_loader = _loader(val_set, task, settings.batch_size, False, seed, settings.num_workers)
     positive = classes.index("close") if "close" in classes else 0
     budget.start()
-    epoch = start_epoch
+    epoch = t.start_epoch
     while scheduler.last_epoch < budget.plan.total_steps:
         t0 = time.monotonic()
         train_loader = _loader(train_set, task, batch, True, seed + epoch, settings.num_workers, dist)
         try:
-            tr = _train_epoch(task, net, optimizer, scheduler, train_loader, epoch, settings.augment,
+            tr = _train_epoch(task, t.net, t.optimizer, scheduler, train_loader, epoch, settings.augment,
                               budget.after_step)
         except NonFiniteLossError as exc:
             kept = f"last good checkpoint: {workdir / 'last.pth'} (epoch {epoch - 1}, also in the run's " \
@@ -187,15 +254,7 @@ def fit(task: str, model: nn.Module, train_set: Dataset, val_set: Dataset, setti
         train_seconds = time.monotonic() - t0
         if dist.is_main:
             t_val = time.monotonic()
-            if task == "detection":
-                va = validate_detector(model, val_loader)
-                row = {"train_loss": tr["loss"], "train_bbox_loss": tr["bbox_regression"],
-                       "train_cls_loss": tr["classification"], "val_loss": va["loss"], "val_map50": va["map50"]}
-            else:
-                va = validate_classifier(model, val_loader, positive=positive)
-                row = {"train_loss": tr["loss"], "train_accuracy": tr["accuracy"], "val_loss": va["loss"],
-                       "val_accuracy": va["accuracy"], "val_precision": va["precision"],
-                       "val_recall": va["recall"]}
+            row = _validation_row(task, model, val_loader, positive, tr)
             val_seconds = time.monotonic() - t_val
             seconds = time.monotonic() - t0
             row |= {"epoch_seconds": seconds, "val_seconds": val_seconds,
@@ -203,37 +262,40 @@ def fit(task: str, model: nn.Module, train_set: Dataset, val_set: Dataset, setti
                     "lr": scheduler.get_last_lr()[0], "step": float(scheduler.last_epoch)}
             budget.after_validation(val_seconds, scheduler.last_epoch)
             row["planned_steps"] = float(budget.plan.total_steps)
-            history.append({"epoch": epoch, **row})
-            if row[metric_name] > best["metric"]:
-                best = {"metric": row[metric_name], "epoch": epoch, "state": _snapshot(model)}
+            t.history.append({"epoch": epoch, **row})
+            if row[metric_name] > t.best["metric"]:
+                t.best = {"metric": row[metric_name], "epoch": epoch, "state": _snapshot(model)}
             log.info("epoch %d  step %d/%d  train_loss %.4f  val_loss %.4f  %s %.4f  (best %.4f @%d)  %.0fs",
                      epoch, scheduler.last_epoch, budget.plan.total_steps, row["train_loss"], row["val_loss"],
-                     metric_name, row[metric_name], best["metric"], best["epoch"], seconds)
-            # local first: if the tracking server is gone, this epoch is still on disk (training.recovery)
-            last = save_checkpoint(workdir / "last.pth", model=model.state_dict(),
-                                   optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
-                                   rng=rng_state(), epoch=epoch, history=history, best=best,
-                                   budget=budget.state_dict())
-            mlflow.log_metrics(row, step=epoch)
-            mlflow.log_artifact(str(last), artifact_path="checkpoints")
+                     metric_name, row[metric_name], t.best["metric"], t.best["epoch"], seconds)
+            hooks.on_epoch_end(epoch, row, t)
         # rank 0's plan decides, so every rank leaves after the same epoch
         budget.plan.total_steps = broadcast_object(budget.plan.total_steps, dist)
         epoch += 1
-    stopped_early = budget.enabled and scheduler.last_epoch < max_steps
+    stopped_early = budget.enabled and scheduler.last_epoch < t.max_steps
     if budget.enabled:
         log.info("time budget of %.1f min: %d steps in %.1f min", settings.max_minutes, scheduler.last_epoch,
                  budget.elapsed() / 60)
-    if dist.is_main:
-        mlflow.log_metrics(budget.summary())
-
     if not dist.is_main:
         return None
+    hooks.tracker.log_metrics(budget.summary())
+    best = t.best
     if best["state"] is None:
         raise NonFiniteLossError("no epoch finished; nothing to keep")
     model.load_state_dict(best["state"])
     model.eval()
-    plots.log_figure(plots.loss_curves(history, metric_name), "plots/loss_curves.png")
-    cal = settings.calibration
+    threshold, per_class, final = hooks.on_fit_end(task, model, val_set, val_loader, classes, settings.calibration,
+                                                   t.history, best["epoch"])
+    return FitResult(best_epoch=best["epoch"], best_metric=best["metric"], metric_name=metric_name,
+                     score_threshold=threshold, state_dict=best["state"], history=t.history, final_val=final,
+                     stopped_early=stopped_early, class_thresholds=per_class)
+
+
+def calibrate_best(task: str, model: nn.Module, val_set: Dataset, val_loader: DataLoader, classes: list[str],
+                   cal: dict, tracker: Tracker) -> tuple[float, dict[str, float], dict[str, float]]:
+    """The best state's thresholds on the validation split, per target class (detector: keep
+    ``target_recall`` of the true boxes; verifier: accept at most ``max_false_positive_rate`` of the
+    negatives), its final validation metrics, and the plot of them (val detections / confusion)."""
     targets = [c for c in classes if c != "background"] if task == "detection" else \
         [c for c in classes if c not in NEGATIVE_LABELS]
     per_class: dict[str, float] = {}
@@ -245,29 +307,24 @@ def fit(task: str, model: nn.Module, train_set: Dataset, val_set: Dataset, setti
         # one threshold for readers of score_threshold alone: every class's proposals pass it
         threshold = per_class["close"] if list(per_class) == ["close"] else min(per_class.values())
         images = [val_set[i][0] for i in range(min(8, len(val_set)))]
-        plots.log_figure(plots.detection_gallery(images, va["predictions"], va["truths"], threshold),
-                         "plots/val_detections.png")
-        final = {"val_map50": va["map50"], "val_loss": va["loss"]}
-    else:
-        va = validate_classifier(model, val_loader, positive=positive)
-        for c in targets:
-            per_class[c] = calibrate.verifier_threshold(
-                va["probs"], va["labels"], positive=classes.index(c),
-                max_false_positive_rate=float(cal["max_false_positive_rate"]))
-        # score_threshold stays p(close)'s threshold: what GameEye used before classes came from projects
-        threshold = per_class[classes[positive]]
-        plots.log_figure(plots.confusion_matrix(va["probs"], va["labels"], classes), "plots/confusion_matrix.png")
-        neg = va["labels"] != positive
-        pos_p = va["probs"][:, positive]
-        final = {"val_accuracy": va["accuracy"], "val_precision": va["precision"], "val_recall": va["recall"],
-                 "val_recall_at_threshold": float((pos_p[~neg] >= threshold).float().mean()) if (~neg).any() else 0.0,
-                 "val_fpr_at_threshold": float((pos_p[neg] >= threshold).float().mean()) if neg.any() else 0.0}
-    extra = {f"score_threshold.{c}": t for c, t in per_class.items()} if len(per_class) > 1 else {}
-    mlflow.log_metrics({"best_epoch": best["epoch"], "score_threshold": threshold, **extra,
-                        **{f"best_{k}": v for k, v in final.items()}})
-    return FitResult(best_epoch=best["epoch"], best_metric=best["metric"], metric_name=metric_name,
-                     score_threshold=threshold, state_dict=best["state"], history=history, final_val=final,
-                     stopped_early=stopped_early, class_thresholds=per_class)
+        tracker.log_figure(plots.detection_gallery(images, va["predictions"], va["truths"], threshold),
+                           "plots/val_detections.png")
+        return threshold, per_class, {"val_map50": va["map50"], "val_loss": va["loss"]}
+    positive = classes.index("close") if "close" in classes else 0
+    va = validate_classifier(model, val_loader, positive=positive)
+    for c in targets:
+        per_class[c] = calibrate.verifier_threshold(
+            va["probs"], va["labels"], positive=classes.index(c),
+            max_false_positive_rate=float(cal["max_false_positive_rate"]))
+    # score_threshold stays p(close)'s threshold: what GameEye used before classes came from projects
+    threshold = per_class[classes[positive]]
+    tracker.log_figure(plots.confusion_matrix(va["probs"], va["labels"], classes), "plots/confusion_matrix.png")
+    neg = va["labels"] != positive
+    pos_p = va["probs"][:, positive]
+    final = {"val_accuracy": va["accuracy"], "val_precision": va["precision"], "val_recall": va["recall"],
+             "val_recall_at_threshold": float((pos_p[~neg] >= threshold).float().mean()) if (~neg).any() else 0.0,
+             "val_fpr_at_threshold": float((pos_p[neg] >= threshold).float().mean()) if neg.any() else 0.0}
+    return threshold, per_class, final
 
 
 def calibration_crops(dataset_dir: Path, classes: list[str], per_class: int = 32) -> torch.Tensor:
