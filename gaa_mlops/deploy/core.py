@@ -19,6 +19,7 @@ old or the new file, never a mixture. Rollback renames the newest backup over be
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import getpass
 import json
@@ -264,7 +265,8 @@ def deploy_file(target: Target, local_file: str, path: str, sha256: str, *, keep
                 lock_wait_s: float = 0.0, break_lock: bool = False, create_dirs: bool = True,
                 on_progress: Progress | None = None, before_swap: Callable[[], None] | None = None,
                 echo: Callable[[str], None] = print) -> Result:
-    """Put ``local_file`` (whose sha256 is ``sha256``) at ``path`` on ``target``, safely (see module doc).
+    """Put ``local_file`` (whose sha256 is ``sha256``) at ``path`` on ``target``, safely (see module doc
+    and :class:`_Deploy` for the steps and what each failure restores).
 
     ``before_swap`` runs under the lock just before the rename (the registry records the intent there,
     so that a deploy killed after the rename still leaves a record); if it raises, nothing is replaced.
@@ -272,100 +274,166 @@ def deploy_file(target: Target, local_file: str, path: str, sha256: str, *, keep
     meta = dict(meta or {})
     label = " ".join(f"{k}={meta[k]}" for k in ("registered_name", "version") if meta.get(k))
     plan = deploy_plan(target, local_file, path, sha256, keep, label, smoke is not None)
-    where = target.describe(path)
-    if dry_run:  # read-only look at the target (this also checks the connection and host key)
-        try:
-            current = target.sha256(path) if target.exists(path) else None
-        except Exception as exc:
-            raise _fail(target, "inspecting the target", path, exc) from exc
-        plan.notes.append(f"{'sha256 ' + current if current else 'no file'} at {path}; "
-                          f"{len(backups(target, path))} backup(s)"
-                          f"{'; identical to the new file, the deploy would do nothing' if current == sha256 else ''}")
-        echo(f"dry run, nothing is touched.\n{plan}")
-        return Result("dry-run", path, where, sha256=current, plan=plan)
+    if dry_run:
+        return _dry_run(target, path, sha256, plan, echo)
     if keep < 1:
         raise DeployError(f"deploy.keep must be at least 1 (got {keep}): a rollback needs a previous file")
-    d, base = _names(path)
-    step, swapped = "preparing the target directory", None
+    job = _Deploy(target, local_file, path, sha256, meta, plan, on_progress, echo)
+    return job.run(keep, smoke, lock_wait_s, break_lock, create_dirs, before_swap)
+
+
+def _dry_run(target: Target, path: str, sha256: str, plan: Plan, echo: Callable[[str], None]) -> Result:
+    """A read-only look at the target (this also checks the connection and host key)."""
     try:
-        if create_dirs:
-            target.makedirs(d)
-        step = "locking"
-        with TargetLock(target, path, lock_wait_s, break_lock):
-            step = "removing temp files of interrupted deploys"
-            _remove_stale_temps(target, path)
-            step = "reading the current file"
-            previous = target.sha256(path) if target.exists(path) else None
-            prev_version = _version_of(read_log(target, path), previous)
-            if previous == sha256:
-                echo(f"{where} already holds sha256 {sha256}; nothing to do")
-                entry = _entry("unchanged", path, sha256, previous, None, meta)
-                _append_log(target, path, entry)
-                return Result("unchanged", path, where, sha256, previous, version=meta.get("version"),
-                              previous_version=prev_version, entry=entry, plan=plan)
-            stamp = utc_stamp()
-            tmp = posixpath.join(d, f".{base}.{stamp}.{secrets.token_hex(4)}.tmp")
-            step = f"uploading to {tmp}"
-            echo(f"uploading {local_file} to {target.describe(tmp)}")
-            try:
-                target.put(local_file, tmp, on_progress)
-                step = "verifying the uploaded file"
-                got = target.sha256(tmp)
-                if got != sha256:
-                    raise VerifyError(f"uploaded {target.describe(tmp)} has sha256 {got}, expected {sha256}; "
-                                      f"removed it, the previous best_weight.pth was left in place")
-                backup = None
-                if previous is not None:
-                    backup = f"{base}.{stamp}.bak"
-                    step = f"keeping the previous file as {backup}"
-                    target.link_or_copy(path, posixpath.join(d, backup))
-                    if target.sha256(posixpath.join(d, backup)) != previous:
-                        raise VerifyError(f"backup {backup} does not match the current file; stopped")
-                if before_swap is not None:
-                    step = "recording the deploy before the rename"
-                    before_swap()
-                step = f"renaming {tmp} over {path}"
-                target.rename(tmp, path)
-                swapped = backup or ""
-            except BaseException:
-                try:
-                    if target.exists(tmp):
-                        target.remove(tmp)
-                except Exception:
-                    pass
-                raise
-            step = "verifying the deployed file"
-            now = target.sha256(path)
-            if now != sha256:
-                raise VerifyError(f"{where} has sha256 {now} right after the rename, expected {sha256}")
-            entry = _entry("deploy", path, sha256, previous, backup, meta)
-            step = "writing the deployment log"
-            _append_log(target, path, entry)
-            echo(f"deployed sha256 {sha256} to {where}" + (f" (previous kept as {backup})" if backup else ""))
-            result = Result("deploy", path, where, sha256, previous, backup, meta.get("version"), prev_version,
-                            entry, plan)
-            if smoke is not None:
-                step = "running the smoke check"
-                ok, output = smoke()
-                result.smoke_output = output
-                if not ok:
-                    if backup is None:
-                        raise SmokeCheckError(f"smoke check failed on {where} and there is no previous file to "
-                                              f"restore; the new file stays. Output:\n{output}")
-                    who = {k: meta[k] for k in ("model", "registered_name") if k in meta}
-                    restored = _rollback_locked(target, path, who, reason="smoke check failed",
-                                                action="auto-rollback", echo=echo)
-                    raise SmokeCheckError(
-                        f"smoke check failed on {where}; rolled back automatically to sha256 {restored.sha256}"
-                        f" (version {restored.version or 'unknown'}). Output:\n{output.strip()[-2000:]}")
-                echo("smoke check passed")
-            step = "pruning old backups"
-            _prune(target, path, keep)
-            return result
-    except DeployError:
-        raise
+        current = target.sha256(path) if target.exists(path) else None
     except Exception as exc:
-        raise _fail(target, step, path, exc, swapped) from exc
+        raise _fail(target, "inspecting the target", path, exc) from exc
+    plan.notes.append(f"{'sha256 ' + current if current else 'no file'} at {path}; "
+                      f"{len(backups(target, path))} backup(s)"
+                      f"{'; identical to the new file, the deploy would do nothing' if current == sha256 else ''}")
+    echo(f"dry run, nothing is touched.\n{plan}")
+    return Result("dry-run", path, target.describe(path), sha256=current, plan=plan)
+
+
+@dataclass
+class _Deploy:
+    """One deploy, as the steps of :meth:`run` in order. ``step`` names the one running, for the
+    error; ``swapped`` is None until the rename (then the backup's name, "" when there was no file),
+    so the error says whether the old or the new file is in place.
+
+    What a failure restores: before the rename, the temp upload is removed and the old file was
+    never touched; a failed smoke check renames the backup just made back into place; after the
+    rename, anything else (log, prune) leaves the new file and says so."""
+    target: Target
+    local_file: str
+    path: str
+    sha256: str
+    meta: dict
+    plan: Plan
+    on_progress: Progress | None
+    echo: Callable[[str], None]
+    step: str = "preparing the target directory"
+    swapped: str | None = None
+    previous: str | None = None          # sha256 of the file the deploy replaces
+    prev_version: str | None = None      # its version, from the deployment log
+    backup: str | None = None
+
+    def __post_init__(self):
+        self.dir, self.base = _names(self.path)
+        self.where = self.target.describe(self.path)
+
+    def _do(self, step: str, action: Callable[[], object]):
+        self.step = step
+        return action()
+
+    def run(self, keep: int, smoke: Smoke | None, lock_wait_s: float, break_lock: bool, create_dirs: bool,
+            before_swap: Callable[[], None] | None) -> Result:
+        t = self.target
+        try:
+            if create_dirs:
+                self._do("preparing the target directory", lambda: t.makedirs(self.dir))
+            self.step = "locking"
+            with TargetLock(t, self.path, lock_wait_s, break_lock):
+                self._do("removing temp files of interrupted deploys", lambda: _remove_stale_temps(t, self.path))
+                self._do("reading the current file", self._read_current)
+                if self.previous == self.sha256:
+                    return self._unchanged()
+                stamp = utc_stamp()
+                tmp = posixpath.join(self.dir, f".{self.base}.{stamp}.{secrets.token_hex(4)}.tmp")
+                with self._removed_unless_renamed(tmp):
+                    self._do(f"uploading to {tmp}", lambda: self._upload(tmp))
+                    self._do("verifying the uploaded file", lambda: self._verify_upload(tmp))
+                    if self.previous is not None:
+                        self.backup = f"{self.base}.{stamp}.bak"
+                        self._do(f"keeping the previous file as {self.backup}", self._keep_previous)
+                    if before_swap is not None:
+                        self._do("recording the deploy before the rename", before_swap)
+                    self._do(f"renaming {tmp} over {self.path}", lambda: self._swap(tmp))
+                self._do("verifying the deployed file", self._verify_deployed)
+                result = self._do("writing the deployment log", self._log)
+                if smoke is not None:
+                    self._do("running the smoke check", lambda: self._smoke(smoke, result))
+                self._do("pruning old backups", lambda: _prune(t, self.path, keep))
+                return result
+        except DeployError:
+            raise
+        except Exception as exc:
+            raise _fail(t, self.step, self.path, exc, self.swapped) from exc
+
+    def _read_current(self) -> None:
+        self.previous = self.target.sha256(self.path) if self.target.exists(self.path) else None
+        self.prev_version = _version_of(read_log(self.target, self.path), self.previous)
+
+    def _unchanged(self) -> Result:
+        self.echo(f"{self.where} already holds sha256 {self.sha256}; nothing to do")
+        entry = _entry("unchanged", self.path, self.sha256, self.previous, None, self.meta)
+        _append_log(self.target, self.path, entry)
+        return Result("unchanged", self.path, self.where, self.sha256, self.previous, version=self.meta.get("version"),
+                      previous_version=self.prev_version, entry=entry, plan=self.plan)
+
+    @contextlib.contextmanager
+    def _removed_unless_renamed(self, tmp: str):
+        """Undo of the steps up to the rename: whatever fails (or kills the deploy) before it, the
+        temp upload goes and best_weight.pth is as it was."""
+        try:
+            yield
+        except BaseException:
+            try:
+                if self.target.exists(tmp):
+                    self.target.remove(tmp)
+            except Exception:
+                pass
+            raise
+
+    def _upload(self, tmp: str) -> None:
+        self.echo(f"uploading {self.local_file} to {self.target.describe(tmp)}")
+        self.target.put(self.local_file, tmp, self.on_progress)
+
+    def _verify_upload(self, tmp: str) -> None:
+        got = self.target.sha256(tmp)
+        if got != self.sha256:
+            raise VerifyError(f"uploaded {self.target.describe(tmp)} has sha256 {got}, expected {self.sha256}; "
+                              f"removed it, the previous best_weight.pth was left in place")
+
+    def _keep_previous(self) -> None:
+        kept = posixpath.join(self.dir, self.backup)
+        self.target.link_or_copy(self.path, kept)
+        if self.target.sha256(kept) != self.previous:
+            raise VerifyError(f"backup {self.backup} does not match the current file; stopped")
+
+    def _swap(self, tmp: str) -> None:
+        self.target.rename(tmp, self.path)
+        self.swapped = self.backup or ""
+
+    def _verify_deployed(self) -> None:
+        now = self.target.sha256(self.path)
+        if now != self.sha256:
+            raise VerifyError(f"{self.where} has sha256 {now} right after the rename, expected {self.sha256}")
+
+    def _log(self) -> Result:
+        entry = _entry("deploy", self.path, self.sha256, self.previous, self.backup, self.meta)
+        _append_log(self.target, self.path, entry)
+        self.echo(f"deployed sha256 {self.sha256} to {self.where}"
+                  + (f" (previous kept as {self.backup})" if self.backup else ""))
+        return Result("deploy", self.path, self.where, self.sha256, self.previous, self.backup,
+                      self.meta.get("version"), self.prev_version, entry, self.plan)
+
+    def _smoke(self, smoke: Smoke, result: Result) -> None:
+        """Undo of a failed smoke check: the backup just made goes back in place (auto-rollback)."""
+        ok, output = smoke()
+        result.smoke_output = output
+        if ok:
+            self.echo("smoke check passed")
+            return
+        if self.backup is None:
+            raise SmokeCheckError(f"smoke check failed on {self.where} and there is no previous file to "
+                                  f"restore; the new file stays. Output:\n{output}")
+        who = {k: self.meta[k] for k in ("model", "registered_name") if k in self.meta}
+        restored = _rollback_locked(self.target, self.path, who, reason="smoke check failed",
+                                    action="auto-rollback", echo=self.echo)
+        raise SmokeCheckError(
+            f"smoke check failed on {self.where}; rolled back automatically to sha256 {restored.sha256}"
+            f" (version {restored.version or 'unknown'}). Output:\n{output.strip()[-2000:]}")
 
 
 def _version_of(entries: list[dict], sha: str | None) -> str | None:
