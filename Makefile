@@ -14,7 +14,7 @@ ICONS := projects/_icon_sources
 FONT_PACKAGES := fonts-font-awesome fonts-fork-awesome fonts-material-design-icons-iconfont fonts-noto-core \
 	fonts-symbola fonts-dejavu-core fonts-noto-color-emoji fonts-elusive-icons fonts-glyphicons-halflings \
 	libjs-bootstrap fonts-ipafont-gothic fonts-ipafont-mincho
-ASSET_INPUTS := $(ICONS)/package-lock.json $(ICONS)/sources.yaml projects/_icons.py projects/_drawing.py \
+ASSET_INPUTS := $(ICONS)/package-lock.json $(ICONS)/sources.yaml projects/_icons.py $(wildcard projects/_drawing/*.py) \
 	projects/eval_screens/generate.py projects/close_icons/generate.py projects/neg_icons/generate.py \
 	projects/eval_designs/generate.py
 ASSET_OUTPUTS := projects/close_icons/images/manifest.json projects/neg_icons/images/manifest.json \
@@ -80,5 +80,5 @@ bench: setup
 	$(PY) benchmarks/dataset_build.py
 
 lint: setup
-	$(PY) -m flake8 gaa_mlops game_eye tests benchmarks
-	$(PY) -m isort --check-only gaa_mlops game_eye tests benchmarks
+	$(PY) -m flake8 gaa_mlops game_eye tests benchmarks projects
+	$(PY) -m isort --check-only gaa_mlops game_eye tests benchmarks projects

@@ -187,8 +187,8 @@ def _check_resumable(client: MlflowClient, resume_id: str, built: BuiltDataset) 
     logged = client.get_run(resume_id).data.tags.get("gaa.dataset_digest")
     if logged and logged != built.digest:
         raise ConfigError(f"trainer.resume={resume_id}: that run trained on dataset {logged[:12]} but the "
-                         f"projects and recipe now build {built.digest[:12]}; start a new run instead of "
-                         "mixing two datasets in one")
+                          f"projects and recipe now build {built.digest[:12]}; start a new run instead of "
+                          "mixing two datasets in one")
 
 
 def _open_run(cfg: DictConfig, ctx: distributed.DistContext, root: Path, built: BuiltDataset,

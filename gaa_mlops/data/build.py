@@ -32,6 +32,7 @@ from PIL import Image
 
 from gaa_mlops.classes import split_classes
 from gaa_mlops.data.assets import Assets, load_image
+from gaa_mlops.data.coco import coco_box, write_coco
 from gaa_mlops.data.compose import compose_screen, real_screen, split_screenshots
 from gaa_mlops.data.digest import BUILDER_VERSION, dataset_digest, normalize_image_size
 from gaa_mlops.data.mining import MAX_SCREENS_PER_CROP, ProposalMiner, mining_enabled
@@ -189,7 +190,8 @@ def dataset_classes(task: str, classes: Sequence[str]) -> list[str]:
     return [c for c in classes if c != "background"] if task == "detection" else list(classes)
 
 
-def _coco(records: list, classes: Sequence[str], image_size: tuple[int, int]) -> dict[str, Any]:
+def _write_split_coco(path: Path, records: list, classes: Sequence[str], image_size: tuple[int, int]) -> int:
+    """A split's annotations.json (boxes in pixels of image_size); returns the number of boxes."""
     H, W = image_size
     names = dataset_classes("detection", classes)
     ids = {c: i + 1 for i, c in enumerate(names)}      # COCO ids start at 1 = the model's label index
@@ -197,12 +199,10 @@ def _coco(records: list, classes: Sequence[str], image_size: tuple[int, int]) ->
     for idx, objects in sorted(records, key=lambda r: r[0]):
         images.append({"id": idx, "file_name": f"images/{idx}.png", "width": W, "height": H})
         for b, label in objects:
-            x1, y1, x2, y2 = b
-            anns.append({"id": len(anns) + 1, "image_id": idx, "category_id": ids[label],
-                         "bbox": [round(x1, 3), round(y1, 3), round(x2 - x1, 3), round(y2 - y1, 3)],
-                         "area": round((x2 - x1) * (y2 - y1), 3), "iscrowd": 0})
-    return {"images": images, "annotations": anns,
-            "categories": [{"id": ids[c], "name": c} for c in names]}
+            anns.append({"id": len(anns) + 1, "image_id": idx, "category_id": ids[label], **coco_box(*b),
+                         "iscrowd": 0})
+    write_coco(path, images, anns, [{"id": ids[c], "name": c} for c in names])
+    return len(anns)
 
 
 def _progress(total: int, desc: str, enabled: bool):
@@ -281,9 +281,8 @@ def build_dataset(projects: Sequence[str], projects_dir: str | Path, datasets_di
                 counts[split] = {c: sum(1 for r in results if r[0] == split and r[1] == c) for c in classes}
             else:
                 recs = [(r[2], r[3]) for r in results if r[0] == split]
-                coco = _coco(recs, classes, size)
-                (tmp / split / "annotations.json").write_text(json.dumps(coco))
-                counts[split] = {"images": len(recs), "boxes": len(coco["annotations"]),
+                boxes = _write_split_coco(tmp / split / "annotations.json", recs, classes, size)
+                counts[split] = {"images": len(recs), "boxes": boxes,
                                  "empty": sum(1 for _, b in recs if not b)}
                 if len(dataset_classes(task, classes)) > 1:      # the close-only manifest is unchanged
                     counts[split]["boxes_per_class"] = {

@@ -35,7 +35,8 @@ def main():
                                 ring_alpha=float(rng.uniform(0.5, 0.9)))
         elif style == 2:  # translucent disc, thin ring look-alike
             spec = D.close_spec(shape="circle", fill=D.BLACK, fill_alpha=float(rng.uniform(0.3, 0.5)),
-                                ring=D.WHITE, ring_w=float(rng.uniform(0.03, 0.06)), ring_alpha=float(rng.uniform(0.4, 0.8)),
+                                ring=D.WHITE, ring_w=float(rng.uniform(0.03, 0.06)),
+                                ring_alpha=float(rng.uniform(0.4, 0.8)),
                                 x_colour=D.WHITE, x_alpha=float(rng.uniform(0.6, 0.9)),
                                 x_w=float(rng.uniform(0.04, 0.08)), x_r=float(rng.uniform(0.15, 0.22)), cap=cap)
         elif style == 3:  # thin white X, no background, soft shadow

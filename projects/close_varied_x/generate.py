@@ -51,7 +51,8 @@ def random_spec(rng):
         x_outline_w=float(rng.uniform(0.015, 0.06)),
         knockout=bool(fill is not None and rng.random() < 0.12),
         shadow=dict(alpha=float(rng.uniform(0.3, 0.9)), blur=float(rng.uniform(0.03, 0.12)),
-                    dx=float(rng.uniform(-0.02, 0.03)), dy=float(rng.uniform(0.0, 0.05))) if rng.random() < 0.4 else None,
+                    dx=float(rng.uniform(-0.02, 0.03)),
+                    dy=float(rng.uniform(0.0, 0.05))) if rng.random() < 0.4 else None,
         glow=dict(colour=D.pick(rng, [D.BLACK, D.WHITE]), alpha=float(rng.uniform(0.15, 0.4)), blur=0.06)
         if rng.random() < 0.15 else None)
 

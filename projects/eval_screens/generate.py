@@ -40,7 +40,8 @@ def eval_close_spec(rng):
     if fam == "plain":
         col = D.pick(rng, light + darkc + PALETTE[:3])
         ol = (D.pick(rng, [None, D.BLACK]) if sum(col) > 400 else D.pick(rng, [None, D.WHITE]))
-        return D.close_spec(x_colour=col, x_w=float(rng.uniform(0.045, 0.22)), x_r=float(rng.uniform(0.34, 0.43)), cap=cap,
+        return D.close_spec(x_colour=col, x_w=float(rng.uniform(0.045, 0.22)), x_r=float(rng.uniform(0.34, 0.43)),
+                            cap=cap,
                             x_outline=ol, x_outline_w=float(rng.uniform(0.015, 0.06)),
                             shadow=dict(alpha=0.7, blur=0.07, dx=0.0, dy=0.03) if rng.random() < 0.5 else None)
     if fam == "circle":
@@ -67,13 +68,16 @@ def eval_close_spec(rng):
     if fam == "see_through":
         bg = D.pick(rng, [D.BLACK, D.BLACK, (40, 40, 40), D.WHITE])
         return D.close_spec(shape=D.pick(rng, ["circle", "square"]), radius=float(rng.uniform(0.1, 0.4)), fill=bg,
-                            fill_alpha=float(rng.uniform(0.3, 0.6)), x_colour=D.WHITE if bg != D.WHITE else D.pick(rng, [D.BLACK, D.WHITE]),
+                            fill_alpha=float(rng.uniform(0.3, 0.6)),
+                            x_colour=D.WHITE if bg != D.WHITE else D.pick(rng, [D.BLACK, D.WHITE]),
                             x_w=float(rng.uniform(0.05, 0.12)), x_r=float(rng.uniform(0.15, 0.25)), cap=cap,
                             knockout=bool(bg == D.WHITE and rng.random() < 0.4))
     # translucent X or bare thin X with soft shadow
     if rng.random() < 0.5:
-        return D.close_spec(x_colour=D.pick(rng, light), x_w=float(rng.uniform(0.03, 0.08)), x_r=float(rng.uniform(0.35, 0.43)),
-                            cap=cap, shadow=dict(alpha=float(rng.uniform(0.5, 0.9)), blur=float(rng.uniform(0.04, 0.12)), dx=0.0, dy=0.02))
+        return D.close_spec(x_colour=D.pick(rng, light), x_w=float(rng.uniform(0.03, 0.08)),
+                            x_r=float(rng.uniform(0.35, 0.43)),
+                            cap=cap, shadow=dict(alpha=float(rng.uniform(0.5, 0.9)),
+                                                 blur=float(rng.uniform(0.04, 0.12)), dx=0.0, dy=0.02))
     return D.close_spec(x_colour=D.pick(rng, light + darkc), x_alpha=float(rng.uniform(0.5, 0.8)),
                         x_w=float(rng.uniform(0.06, 0.16)), x_r=float(rng.uniform(0.35, 0.43)), cap=cap)
 
@@ -83,17 +87,21 @@ def hard_distractor(rng, k):
     if r < 0.35:
         t, fp = D.pick(rng, HARD_JA), D.pick(rng, [D.FONT_JA["gothic"], D.FONT_JA["mincho"], D.FONT_JA["pgothic"]])
     elif r < 0.6:
-        t, fp = D.pick(rng, HARD_EN), D.pick(rng, [D.FONT_LATIN["sans_bold"], D.FONT_LATIN["mono_bold"], D.FONT_LATIN["sans_oblique"], D.FONT_LATIN["sans"]])
+        t, fp = D.pick(rng, HARD_EN), D.pick(rng,
+                                             [D.FONT_LATIN["sans_bold"], D.FONT_LATIN["mono_bold"],
+                                              D.FONT_LATIN["sans_oblique"], D.FONT_LATIN["sans"]])
     else:
         name = D.pick(rng, HARD_ICONS)
         st = "circle_ring" if name in ("plus", "minus", "info", "question") and rng.random() < 0.6 else \
             D.pick(rng, ["bare", "circle_fill", "square_fill", "circle_ring"])
-        return D.render_icon(name, int(rng.uniform(34, 76) * k), st, fg=D.pick(rng, [D.WHITE, D.BLACK, (200, 200, 200)] + PALETTE),
+        return D.render_icon(name, int(rng.uniform(34, 76) * k), st,
+                             fg=D.pick(rng, [D.WHITE, D.BLACK, (200, 200, 200)] + PALETTE),
                              bg=D.pick(rng, [D.BLACK, (60, 60, 60)] + PALETTE), bg_alpha=float(rng.uniform(0.35, 1.0)),
                              stroke_w=float(rng.uniform(0.07, 0.16)))
     col = D.pick(rng, [D.WHITE, (255, 230, 60), D.BLACK] + PALETTE)
     return D.render_text(t, fp, int(rng.uniform(26, 64) * k), col, outline=D.BLACK if sum(col) > 350 else D.WHITE,
-                         outline_w=int(rng.integers(0, 5) * k), shadow=dict(alpha=0.5, blur=2, dx=1, dy=2) if rng.random() < 0.3 else None,
+                         outline_w=int(rng.integers(0, 5) * k),
+                         shadow=dict(alpha=0.5, blur=2, dx=1, dy=2) if rng.random() < 0.3 else None,
                          bg=D.pick(rng, [None, None, D.BLACK, PALETTE[3]]), bg_alpha=float(rng.uniform(0.4, 0.9)))
 
 
@@ -110,17 +118,20 @@ def lay_interstitial(rng, W, H, k):
     scr = D.dim(D.background(rng, D.pick(rng, ["scene", "noise", "gradient"]), W, H, 0.5), rng.uniform(0.5, 0.8))
     cw, ch = int(W * rng.uniform(0.78, 0.92)), int(H * rng.uniform(0.5, 0.7))
     x0, y0 = (W - cw) // 2, (H - ch) // 2
-    D.rounded_card(scr, (x0, y0, x0 + cw, y0 + ch), D.pick(rng, [(255, 255, 255), (250, 244, 230), (30, 30, 38)]), int(rng.uniform(8, 40) * k))
+    D.rounded_card(scr, (x0, y0, x0 + cw, y0 + ch), D.pick(rng, [(255, 255, 255), (250, 244, 230), (30, 30, 38)]),
+                   int(rng.uniform(8, 40) * k))
     art = D.background(rng, D.pick(rng, ["blobs", "scene"]), cw, int(ch * 0.55), 0.5)
     scr.paste(art, (x0, y0 + int(ch * 0.06)))
     D.button(scr, (x0 + int(cw * 0.1), y0 + int(ch * 0.8), x0 + int(cw * 0.9), y0 + int(ch * 0.8) + int(84 * k)),
              D.pick(rng, PALETTE), D.pick(rng, ["Install", "今すぐ遊ぶ", "OPEN", "無料ダウンロード"]), D.FONT_JA["gothic"])
-    D.text_on(scr, (W // 2, y0 + int(ch * 0.7)), D.pick(rng, ["最強RPG登場!", "Build your kingdom", "新作パズル", "Match 3 Fun"]),
+    D.text_on(scr, (W // 2, y0 + int(ch * 0.7)),
+              D.pick(rng, ["最強RPG登場!", "Build your kingdom", "新作パズル", "Match 3 Fun"]),
               D.FONT_JA["gothic"], int(40 * k), (120, 120, 120))
 
     def pos(bw, bh):
         if rng.random() < 0.65:  # on the card's top-right (or left) corner, half outside
-            return (x0 + cw - bw // 2 - int(4 * k), y0 - bh // 2 + int(4 * k)) if rng.random() < 0.8 else (x0 - bw // 2, y0 - bh // 2)
+            return (x0 + cw - bw // 2 - int(4 * k),
+                    y0 - bh // 2 + int(4 * k)) if rng.random() < 0.8 else (x0 - bw // 2, y0 - bh // 2)
         return (x0 + cw - bw - int(16 * k), y0 + int(16 * k))  # inside the card
     return scr, [(x0, y0, x0 + cw, y0 + ch)], pos
 
@@ -130,8 +141,10 @@ def lay_video(rng, W, H, k):
     d = ImageDraw.Draw(scr)
     py = H - int(rng.uniform(60, 140) * k)
     d.rectangle([0, py, W, py + int(6 * k)], fill=(90, 90, 90))
-    d.rectangle([0, py, int(W * rng.uniform(0.1, 0.9)), py + int(6 * k)], fill=D.pick(rng, [(255, 204, 0), D.WHITE, (255, 59, 48)]))
-    D.text_on(scr, (W - int(24 * k), int(H * 0.04)), D.pick(rng, ["Ad 1 of 2", "広告", "0:15", "Ad · 0:12"]), D.FONT_JA["gothic"],
+    d.rectangle([0, py, int(W * rng.uniform(0.1, 0.9)), py + int(6 * k)],
+                fill=D.pick(rng, [(255, 204, 0), D.WHITE, (255, 59, 48)]))
+    D.text_on(scr, (W - int(24 * k), int(H * 0.04)), D.pick(rng, ["Ad 1 of 2", "広告", "0:15", "Ad · 0:12"]),
+              D.FONT_JA["gothic"],
               int(26 * k), (230, 230, 230), anchor="rm")
 
     def pos(bw, bh):
@@ -149,11 +162,13 @@ def lay_playable(rng, W, H, k):
     for r in range(5):  # match-3 board
         for c in range(5):
             col = D.pick(rng, PALETTE)
-            d.rounded_rectangle([gx0 + c * gs + 4, gy0 + r * gs + 4, gx0 + (c + 1) * gs - 4, gy0 + (r + 1) * gs - 4], radius=gs // 5, fill=col)
+            d.rounded_rectangle([gx0 + c * gs + 4, gy0 + r * gs + 4, gx0 + (c + 1) * gs - 4, gy0 + (r + 1) * gs - 4],
+                                radius=gs // 5, fill=col)
     D.text_on(scr, (W // 2, int(H * 0.2)), D.pick(rng, ["Tap to play!", "タップしてスタート", "LEVEL 1", "Swipe!"]),
               D.FONT_JA["gothic"], int(50 * k), D.WHITE, outline=D.BLACK, ow=int(3 * k))
     by = int(H * rng.uniform(0.78, 0.84))
-    D.button(scr, (int(W * 0.2), by, int(W * 0.8), by + int(80 * k)), D.pick(rng, PALETTE), D.pick(rng, ["Play Now", "続きはアプリで", "GET IT"]),
+    D.button(scr, (int(W * 0.2), by, int(W * 0.8), by + int(80 * k)), D.pick(rng, PALETTE),
+             D.pick(rng, ["Play Now", "続きはアプリで", "GET IT"]),
              D.FONT_JA["gothic"])
     taken = [(gx0, gy0, gx0 + 5 * gs, gy0 + 5 * gs), (int(W * 0.2), by, int(W * 0.8), by + int(80 * k)),
              (0, int(H * 0.2) - int(40 * k), W, int(H * 0.2) + int(40 * k))]
@@ -188,7 +203,8 @@ def lay_reward(rng, W, H, k):
     d = ImageDraw.Draw(scr)
     r = int(W * 0.16)
     d.ellipse([cx - r, cy - r, cx + r, cy + r], fill=(255, 200, 0), outline=(200, 130, 0), width=int(10 * k))
-    D.text_on(scr, (cx, int(H * 0.62)), D.pick(rng, ["報酬×2 獲得!", "REWARD x2", "コイン×2", "×2 BONUS"]), D.FONT_JA["gothic"],
+    D.text_on(scr, (cx, int(H * 0.62)), D.pick(rng, ["報酬×2 獲得!", "REWARD x2", "コイン×2", "×2 BONUS"]),
+              D.FONT_JA["gothic"],
               int(56 * k), D.WHITE, outline=(120, 60, 0), ow=int(4 * k))
     D.button(scr, (int(W * 0.2), int(H * 0.72), int(W * 0.8), int(H * 0.72) + int(84 * k)), (52, 199, 89),
              D.pick(rng, ["受け取る", "Claim", "報酬を受け取る"]), D.FONT_JA["gothic"])
@@ -202,7 +218,8 @@ def lay_reward(rng, W, H, k):
                         outline=(0, 0, 0), outline_w=int(3 * k))
     lx = W - int(W * 0.2) - lab.width if side == "right" else int(W * 0.18)
     D.paste(scr, lab, lx, int(H * 0.03))
-    return scr, [(cx - r, cy - r, cx + r, cy + r), (0, int(H * 0.58), W, int(H * 0.72) + int(90 * k)), (lx, int(H * 0.03), lx + lab.width, int(H * 0.03) + lab.height)], pos
+    return scr, [(cx - r, cy - r, cx + r, cy + r), (0, int(H * 0.58), W, int(H * 0.72) + int(90 * k)),
+                 (lx, int(H * 0.03), lx + lab.width, int(H * 0.03) + lab.height)], pos
 
 
 def lay_corner(rng, W, H, k):

@@ -38,7 +38,8 @@ def ad_button(rng, height):
     top, bottom = D.pick(rng, PALETTE)
     return D.render_button(text, font_for(text), height, fill=top,
                            fill2=bottom if rng.random() < 0.7 else None,
-                           icon=D.pick(rng, ["play", "play_ring", "film", "tv"]), radius=float(D.pick(rng, [0.5, 0.25])),
+                           icon=D.pick(rng, ["play", "play_ring", "film", "tv"]),
+                           radius=float(D.pick(rng, [0.5, 0.25])),
                            outline=D.pick(rng, [None, D.WHITE]), bevel=rng.random() < 0.6,
                            badge=D.pick(rng, [None, "AD", "x2"]))
 
@@ -54,7 +55,8 @@ def other_button(rng, height):
 def hud(screen, rng):
     d = ImageDraw.Draw(screen)
     d.rectangle([0, 0, W, 90], fill=tuple(int(v) for v in rng.integers(20, 80, 3)))
-    for k, label in enumerate([f"{int(rng.integers(100, 99999))}", f"{int(rng.integers(1, 999))}", f"Lv.{int(rng.integers(1, 99))}"]):
+    for k, label in enumerate([f"{int(rng.integers(100, 99999))}", f"{int(rng.integers(1, 999))}",
+                               f"Lv.{int(rng.integers(1, 99))}"]):
         x = 30 + k * 230
         d.ellipse([x, 25, x + 40, 65], fill=D.pick(rng, [(250, 200, 40), (80, 200, 255), (255, 120, 120)]))
         D.text_on(screen, (x + 55, 45), label, D.FONT_LATIN["sans_bold"], 28, D.WHITE, anchor="lm")

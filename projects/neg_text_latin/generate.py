@@ -34,7 +34,8 @@ def main():
         kind = i % 5
         kw = dict(colour=col)
         if kind in (1, 4):
-            kw.update(outline=D.WHITE if dark else D.pick(rng, [D.BLACK, (40, 20, 0)]), outline_w=int(rng.integers(1, 4)))
+            kw.update(outline=D.WHITE if dark else D.pick(rng, [D.BLACK, (40, 20, 0)]),
+                      outline_w=int(rng.integers(1, 4)))
         if kind in (2, 4):
             kw.update(shadow=dict(alpha=0.6, blur=2, dx=2, dy=2))
         if kind == 3:

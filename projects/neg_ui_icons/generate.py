@@ -33,7 +33,8 @@ def main():
             bg = D.BLACK if fg != D.BLACK else D.WHITE
         img = D.render_icon(name, int(rng.integers(48, 118)), st, fg=fg, bg=bg,
                             stroke_w=float(rng.uniform(0.08, 0.15)),
-                            outline=(D.BLACK if sum(fg) > 400 else D.WHITE) if st == "bare" and rng.random() < 0.3 else None,
+                            outline=((D.BLACK if sum(fg) > 400 else D.WHITE)
+                                     if st == "bare" and rng.random() < 0.3 else None),
                             shadow=bool(rng.random() < 0.25), radius=float(rng.uniform(0.1, 0.3)),
                             bg_alpha=float(rng.uniform(0.5, 1.0)) if rng.random() < 0.25 else 1.0)
         out.append(img)

@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -46,7 +45,8 @@ def distractor(rng, k):
                              bg=D.pick(rng, [None, None, (0, 0, 0)]), bg_alpha=0.5)
     name = D.pick(rng, ICONS)
     return D.render_icon(name, int(rng.uniform(30, 70) * k), D.pick(rng, ["bare", "circle_fill", "circle_ring"]),
-                         fg=D.pick(rng, [D.WHITE, D.GREYS[3], D.BLACK] + D.COLOURS), bg=D.pick(rng, [D.BLACK, D.GREYS[0]] + D.COLOURS),
+                         fg=D.pick(rng, [D.WHITE, D.GREYS[3], D.BLACK] + D.COLOURS),
+                         bg=D.pick(rng, [D.BLACK, D.GREYS[0]] + D.COLOURS),
                          bg_alpha=float(rng.uniform(0.4, 1.0)))
 
 
@@ -65,16 +65,20 @@ def layout_fullscreen(rng, W, H, k):
         D.draw_character(d, rng, W * rng.uniform(0.3, 0.7), cy + rng.uniform(-60, 60) * k, W * rng.uniform(0.12, 0.22))
     bx0, by0 = int(W * 0.18), int(H * rng.uniform(0.74, 0.82))
     cta, cl = D.pick(rng, CTAS)
-    D.button(scr, (bx0, by0, W - bx0, by0 + int(96 * k)), D.pick(rng, [(1, 135, 95), (0, 122, 255), (250, 140, 0), (230, 40, 60)]),
+    D.button(scr, (bx0, by0, W - bx0, by0 + int(96 * k)),
+             D.pick(rng, [(1, 135, 95), (0, 122, 255), (250, 140, 0), (230, 40, 60)]),
              cta, font_for(cl, rng))
     taken.append((bx0, by0, W - bx0, by0 + int(96 * k)))
     if rng.random() < 0.6:  # app bar at the bottom
         y = H - int(120 * k)
         D.rounded_card(scr, (0, y, W, H), (250, 250, 250), 0, shadow=False)
-        d.rounded_rectangle([int(20 * k), y + int(15 * k), int(110 * k), y + int(105 * k)], radius=int(20 * k), fill=D.rand_colour(rng))
-        D.text_on(scr, (int(130 * k), y + int(45 * k)), D.pick(rng, TITLES_EN + TITLES_JA), D.FONT_JA["gothic"], int(30 * k),
+        d.rounded_rectangle([int(20 * k), y + int(15 * k), int(110 * k), y + int(105 * k)], radius=int(20 * k),
+                            fill=D.rand_colour(rng))
+        D.text_on(scr, (int(130 * k), y + int(45 * k)), D.pick(rng, TITLES_EN + TITLES_JA), D.FONT_JA["gothic"],
+                  int(30 * k),
                   (30, 30, 30), anchor="lm")
-        D.text_on(scr, (int(130 * k), y + int(85 * k)), "★★★★☆ 4.5", D.FONT_LATIN["sans"], int(22 * k), (120, 120, 120), anchor="lm")
+        D.text_on(scr, (int(130 * k), y + int(85 * k)), "★★★★☆ 4.5", D.FONT_LATIN["sans"], int(22 * k),
+                  (120, 120, 120), anchor="lm")
         taken.append((0, y, W, H))
     card = None
     return scr, taken, card
@@ -91,11 +95,13 @@ def layout_card(rng, W, H, k):
     art = D.background(rng, "scene", cw - int(40 * k), int(ch * 0.5), 0.5)
     scr.paste(art, (x0 + int(20 * k), y0 + int(20 * k)))
     lang = "ja" if rng.random() < 0.5 else "en"
-    D.text_on(scr, (W // 2, y0 + int(ch * 0.62)), D.pick(rng, TITLES_JA if lang == "ja" else TITLES_EN), font_for(lang, rng),
+    D.text_on(scr, (W // 2, y0 + int(ch * 0.62)), D.pick(rng, TITLES_JA if lang == "ja" else TITLES_EN),
+              font_for(lang, rng),
               int(44 * k), D.WHITE if dark else (30, 30, 30))
     cta, cl = D.pick(rng, CTAS)
     by = y0 + int(ch * 0.78)
-    D.button(scr, (x0 + int(40 * k), by, x0 + cw - int(40 * k), by + int(80 * k)), D.pick(rng, [(1, 135, 95), (0, 122, 255), (250, 140, 0)]),
+    D.button(scr, (x0 + int(40 * k), by, x0 + cw - int(40 * k), by + int(80 * k)),
+             D.pick(rng, [(1, 135, 95), (0, 122, 255), (250, 140, 0)]),
              cta, font_for(cl, rng))
     return scr, [card], card
 
