@@ -56,7 +56,7 @@ STAGE_KEYS = ("proposal_recall", "verifier_pass_rate", "ssd_map50")
 
 
 def evaluation_digest(project) -> str:
-    """Content address of the evaluation set: one project (as before) or a list of them."""
+    """Content address of the evaluation set: one project or a list of them."""
     projects = list(project) if isinstance(project, (list, tuple)) else [project]
     return dataset_digest(projects, task="evaluation", image_size=1, classes=["close"], recipe={})
 

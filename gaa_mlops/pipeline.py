@@ -268,7 +268,7 @@ def run_pipeline(cfg: DictConfig, base_overrides: list[str]) -> dict[str, Any]:
         if not p.resume:
             mlflow.set_tags({"gaa.step": "pipeline", "mlflow.note.content": p.note or ""})
             log_config(cfg, exclude=("pipeline.resume",))
-            log_code(root)
+            log_code()
         elif p.note:
             mlflow.set_tag("mlflow.note.content", p.note)
         results = Pipeline(cfg, base_overrides).run(run.info.run_id, steps)

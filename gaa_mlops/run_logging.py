@@ -12,6 +12,7 @@ import mlflow
 from omegaconf import DictConfig, OmegaConf
 
 CODE_PATHS = ("gaa_mlops", "game_eye", "conf", "MLproject", "setup.cfg")
+CODE_ROOT = Path(__file__).resolve().parents[1]     # the checkout whose code is running (not paths.root)
 MAX_PARAM_LENGTH = 6000
 
 
@@ -65,8 +66,9 @@ def source_archive(root: str | Path) -> bytes:
     return buf.getvalue()
 
 
-def log_code(root: str | Path) -> dict[str, str]:
-    """Tags git commit + dirty flag and logs ``code/source.tar.gz``."""
+def log_code(root: str | Path = CODE_ROOT) -> dict[str, str]:
+    """Tags git commit + dirty flag of the checkout at ``root`` (the running code's) and logs
+    ``code/source.tar.gz``."""
     state = git_state(root)
     mlflow.set_tags(state)
     with tempfile.TemporaryDirectory() as d:

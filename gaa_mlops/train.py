@@ -199,7 +199,7 @@ def _open_run(cfg: DictConfig, ctx: distributed.DistContext, root: Path, built: 
     if not resume_id:
         mlflow.set_tags({"gaa.step": "train", "gaa.model": cfg.model.name, "gaa.processes": str(ctx.world_size)})
         log_config(cfg, exclude=("trainer.resume",))
-        log_code(root)
+        log_code()
         log_dataset(built)      # the archive stays with the first run of the store that logs it
         return None
     resume_from, replay_after = recovery.choose(_server_checkpoint(resume_id, workdir / "resume"), root, resume_id)

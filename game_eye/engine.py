@@ -22,7 +22,7 @@ Pipeline per screenshot, for each class the detector knows (``close``, ``watch_a
   5. Final score sqrt(detector_score * p); keep p >= the classifier file's threshold for that
      class; every class together, sorted by final score, highest first; each detection labelled
      with its class; boxes clipped, in original pixels, 1 decimal. A close-only pair of weight
-     files gives exactly the old close-only output.
+     files gives close detections only.
 
 Backends (``backend=``, CLI ``--backend``): ``onnx`` runs both networks in ONNX Runtime and the
 rest in numpy (see ``game_eye.fast``: same detections as eager within float noise, no torch import

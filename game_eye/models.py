@@ -8,7 +8,7 @@ Detector archs:
   * ``ssd_tiny``: torchvision ``SSD`` with a small plain-conv backbone (stride 8/16/32 feature
     maps) and pixel-square anchors sized for close buttons on a downscaled portrait screenshot;
     ``class_prior`` (model_kwargs) initialises its class scores to that probability.
-    It learns far more per CPU minute than the MobileNet/VGG backbones (see DESIGN.md).
+    It learns far more per CPU minute than the MobileNet/VGG backbones (benchmarks/learning_speed.py).
   * ``ssdlite320_mobilenet_v3_large`` and ``ssd300_vgg16``: torchvision's builders, from scratch.
 Classifier archs: ``resnet34`` (and ``resnet18`` for tiny tests), from scratch.
 """

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Check a GameEye JSON output against the contract in DESIGN.md (a copy of the shared checker).
+"""Check a GameEye JSON output against the contract in docs/architecture.md (a copy of the shared checker).
 
 `breaches(doc, n_images=None)` returns the list of breaches (empty when the output holds).
 The tests carry this copy because a user's clone has no ../shared.

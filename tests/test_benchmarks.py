@@ -1,5 +1,6 @@
 """The benchmark scripts stay runnable: each has a docstring showing how to run it and a --help;
-the table/percentile helpers behave. (Running a benchmark takes minutes: not a test.)"""
+the table/percentile helpers behave; the dataset benchmark runs on tiny sizes and prints its
+numbers. (The others take minutes at any size that means something: not a test.)"""
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,18 @@ def test_script_help_and_docstring(script):
     r = subprocess.run([sys.executable, str(path), "--help"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "usage:" in r.stdout
+
+
+def test_dataset_benchmark_runs_and_prints_its_table():
+    r = subprocess.run([sys.executable, str(REPO / "benchmarks" / "dataset_build.py"), "--screens", "4", "--crops", "4",
+                        "--workers", "1"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = {line.split()[0]: line.split() for line in r.stdout.splitlines()
+            if line.split()[:1] in (["ssd"], ["resnet34"])}
+    assert set(rows) == {"ssd", "resnet34"}
+    for cells in rows.values():   # model, workers, images, cold build s, images/s, cache hit ms, MB on disk
+        images, cold_s, per_s = int(cells[2]), float(cells[3].replace(",", "")), float(cells[4].replace(",", ""))
+        assert images > 0 and cold_s > 0 and per_s > 0
 
 
 def test_helpers():

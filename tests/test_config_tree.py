@@ -59,7 +59,14 @@ def test_every_group_option_composes(group, option):
     extra = ["deploy.host=example"] if (group, option) == ("deploy", "ssh") else []
     with hydra_init():
         cfg = compose(config_name="config", overrides=[f"{group}={option}", *extra])
-    assert cfg.tracking.experiment_name == f"gaa-{option}" if group == "experiment" else cfg[group] is not None
+    if group == "experiment":
+        assert cfg.tracking.experiment_name == f"gaa-{option}"
+        return
+    own = yaml.safe_load((CONF / group / f"{option}.yaml").read_text()) or {}
+    own.pop("defaults", None)
+    assert set(own) <= set(cfg[group]), f"{group}={option}: keys of its file missing from cfg.{group}"
+    if "name" in own:                                     # the option chosen is the one composed
+        assert cfg[group].name == own["name"]
 
 
 def test_project_sets_name_existing_projects():

@@ -12,7 +12,6 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import paramiko
 import pytest
 
 from gaa_mlops.deploy.core import LOG_NAME, LockError, SmokeCheckError, deploy_file, rollback
@@ -226,10 +225,18 @@ def test_host_unreachable(ssh):
     assert sha(path) == f["v1"][1]
 
 
-def test_auto_add_policy_is_never_used(ssh):
-    server, target, _, _ = ssh
-    with target() as t:
-        assert not isinstance(t._client._policy, (paramiko.AutoAddPolicy, paramiko.WarningPolicy))
+def test_an_unknown_host_is_never_added(ssh, tmp_path, monkeypatch):
+    """No auto-add and no warn-and-go: a refused host stays unknown (the second try is refused too)
+    and no known_hosts file, the given one or the user's, learns its key."""
+    _, target, path, f = ssh
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    empty = tmp_path / "empty_known_hosts"
+    empty.write_text("")
+    for _ in range(2):
+        with pytest.raises(HostKeyError):
+            target(known_hosts=str(empty))
+    assert empty.read_text() == "" and not (tmp_path / "home" / ".ssh").exists()
+    assert sha(path) == f["v1"][1]
 
 
 def test_connection_lost_during_smoke_check_says_new_file_is_in_place(ssh):

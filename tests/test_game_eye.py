@@ -279,7 +279,7 @@ def test_propose_and_verify_stages_compose_to_detect(files):
 @pytest.mark.parametrize("backend", ["eager", "onnx"])
 def test_verifier_crops_with_the_margin_its_weight_file_names(files, tmp_path, backend):
     """A verifier trained on wider context carries ``crop_margin``; GameEye must cut its crops so,
-    and a file without the key keeps the old 0.3."""
+    and a file without the key gets the default 0.3."""
     from game_eye.crops import RUNTIME_MARGIN, verifier_crop
     from game_eye.engine import GameEye
     from game_eye.models import classifier_input

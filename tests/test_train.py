@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import tarfile
+from pathlib import Path
 
 import mlflow
 import pytest
@@ -13,6 +16,8 @@ from gaa_mlops.train import check_names, train
 from game_eye.models import build_from_weights
 from game_eye.weights import file_sha256, load_weights, save_weights
 from tests.tiny import compose_tiny, hydra_init
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -40,7 +45,11 @@ def test_train_logs_registers_and_weights_rebuild(tmp_path, hydra_conf, model):
     inputs = run.inputs.dataset_inputs
     assert inputs and inputs[0].dataset.digest and summary["dataset_digest"].startswith(inputs[0].dataset.digest[:8])
     # code and artifacts
-    assert run.data.tags["git_commit"]
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    assert len(head) == 40 and run.data.tags["git_commit"] == head     # the code that ran, not "unknown"
+    code = client.download_artifacts(run.info.run_id, "code/source.tar.gz", str(tmp_path / "code"))
+    with tarfile.open(code) as tar:
+        assert {"gaa_mlops/train.py", "game_eye/engine.py", "conf/config.yaml"} <= set(tar.getnames())
     arts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"config.yaml", "code", "checkpoints", "plots"} <= arts   # the weights: in the run's logged model
     plots = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}

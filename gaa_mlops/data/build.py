@@ -284,7 +284,7 @@ def build_dataset(projects: Sequence[str], projects_dir: str | Path, datasets_di
                 boxes = _write_split_coco(tmp / split / "annotations.json", recs, classes, size)
                 counts[split] = {"images": len(recs), "boxes": boxes,
                                  "empty": sum(1 for _, b in recs if not b)}
-                if len(dataset_classes(task, classes)) > 1:      # the close-only manifest is unchanged
+                if len(dataset_classes(task, classes)) > 1:      # boxes per class: only with several
                     counts[split]["boxes_per_class"] = {
                         c: sum(1 for _, objs in recs for _, lab in objs if lab == c)
                         for c in dataset_classes(task, classes)}

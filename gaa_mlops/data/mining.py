@@ -37,7 +37,7 @@ MAX_SCREENS_PER_CROP = 4      # screens drawn per mined crop at most, before the
 NEGATIVE_MAX_IOU = 0.1        # a proposal this far from the true button is a false proposal
 POSITIVE_MIN_IOU = 0.5        # a proposal this close to it is the detector's box of the button
 DEFAULT_SCREEN_SIZES = [[1280, 720], [1600, 720], [2340, 1080]]
-LEGACY_TOP_K = 5              # what a recipe without ``hard_negatives.top_k`` was mined with
+LEGACY_TOP_K = 5              # proposals per screen a recipe without ``hard_negatives.top_k`` mines
 
 
 # Plain Python, not torchvision.ops.box_iou: this runs in the builder's forked pool workers, where a

@@ -121,7 +121,8 @@ def _away_box(rng, shot, img, margin: float, tries: int = 10):
 
 
 def _pick(rng, labels: list[str]) -> str:
-    """One of ``labels``; a single one is taken without a draw (the close-only stream is unchanged)."""
+    """One of ``labels``; a single one is taken without a draw (so a close-only recipe's random stream
+    does not depend on the label list)."""
     return labels[0] if len(labels) == 1 else labels[int(rng.integers(len(labels)))]
 
 
