@@ -147,8 +147,13 @@ def fetch_logged_dataset(digest: str, name: str, datasets_dir: str | os.PathLike
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".fetch-{name}-", dir=root))
     try:
-        archive = Path(mlflow.artifacts.download_artifacts(run_id=holder.info.run_id, artifact_path=ARCHIVE_ARTIFACT,
-                                                           dst_path=str(tmp / "download")))
+        try:
+            archive = Path(mlflow.artifacts.download_artifacts(
+                run_id=holder.info.run_id, artifact_path=ARCHIVE_ARTIFACT, dst_path=str(tmp / "download")))
+        except Exception as exc:
+            log.warning("dataset %s: could not download it from run %s (%s); building it here",
+                        name, holder.info.run_id, exc)
+            return None
         if file_sha256(archive) != holder.data.tags[ARCHIVE_SHA_TAG]:
             log.warning("dataset %s: the archive of run %s does not match its sha256 tag; building it here",
                         name, holder.info.run_id)
