@@ -34,7 +34,6 @@ log = logging.getLogger(__name__)
 
 CODE_FILE = Path(__file__).resolve().with_name("pyfunc_game_eye.py")
 GAME_EYE_DIR = Path(__file__).resolve().parents[1] / "game_eye"
-MODEL_NAME = "model"                        # the logged model's name inside its run
 GAME_EYE_MODEL = "gaa-game-eye"
 SIGNATURE = ModelSignature(inputs=Schema([ColSpec("string", "image")]))
 RUNTIME_PACKAGES = ("torch", "torchvision", "numpy", "pillow", "mlflow")
@@ -72,13 +71,14 @@ def log_pyfunc(model_id: str, artifacts: Mapping[str, str | Path], example_image
 
     MLflow loads the model once and predicts its input example before uploading it; GameEye's ONNX
     export of that load goes to a temp cache (``$GAME_EYE_CACHE``), not next to the model's weights."""
+    client = MlflowClient()
     with tempfile.TemporaryDirectory(prefix="gaa-onnx-") as cache, \
             mock.patch.dict(os.environ, {"GAME_EYE_CACHE": cache}):
         mlflow.pyfunc.log_model(
-            name=MODEL_NAME, python_model=str(CODE_FILE), artifacts={k: str(v) for k, v in artifacts.items()},
+            name=client.get_logged_model(model_id).name, python_model=str(CODE_FILE),
+            artifacts={k: str(v) for k, v in artifacts.items()},
             code_paths=[str(GAME_EYE_DIR)], signature=SIGNATURE, input_example=input_example(example_image_path),
             pip_requirements=pip_requirements(), model_id=model_id)
-    client = MlflowClient()
     if str(client.get_logged_model(model_id).status) != "READY":
         client.finalize_logged_model(model_id, "READY")
 
@@ -117,7 +117,7 @@ def register_game_eye(client: MlflowClient, ssd_mv: ModelVersion, resnet_mv: Mod
         nested = mlflow.active_run() is not None
         with mlflow.start_run(run_name="register-game-eye", nested=nested) as run:
             mlflow.set_tags({"gaa.step": "register_game_eye", **{f"gaa.{k}": v for k, v in pair.items()}})
-            lm = mlflow.initialize_logged_model(name=MODEL_NAME, source_run_id=run.info.run_id,
+            lm = mlflow.initialize_logged_model(name=GAME_EYE_MODEL, source_run_id=run.info.run_id,
                                                 model_type="gaa-game-eye", tags=pair)
             mv = registry.register_logged_model(client, GAME_EYE_MODEL, lm.model_id, run.info.run_id,
                                                 {**pair, "run_id": run.info.run_id})

@@ -296,7 +296,10 @@ def print_summary(summary: dict[str, Any], tracking_uri: str) -> None:
     for model, d in (summary.get("deploy") or {}).items():
         if isinstance(d, dict) and "path" in d:
             lines.append(f"  deployed {model} version {d['version']} -> {d['path']}")
-    lines.append(f"look at it: mlflow ui --backend-store-uri {tracking_uri}  (then open http://127.0.0.1:5000)")
+    # MLflow 3.17's UI opens in its GenAI view unless the URL (or the toggle, remembered per browser) asks
+    runs_page = (f"http://127.0.0.1:5000/#/experiments/{summary.get('experiment_id', '')}/runs"
+                 "?workflowType=machine_learning")
+    lines.append(f"look at it: mlflow ui --backend-store-uri {tracking_uri}  (then open {runs_page})")
     print("\n".join(lines))
 
 

@@ -88,7 +88,7 @@ def publish_weights(client: MlflowClient, model_name: str, run_id: str, payload:
     from gaa_mlops import logged_models
 
     run = client.get_run(run_id)
-    lm = client.create_logged_model(run.info.experiment_id, name=logged_models.MODEL_NAME, source_run_id=run_id,
+    lm = client.create_logged_model(run.info.experiment_id, name=model_name, source_run_id=run_id,
                                     model_type=model_name)
     mv = register_logged_model(client, model_name, lm.model_id, run_id, tags)
     try:
