@@ -50,11 +50,12 @@ def test_a_second_machine_fetches_the_dataset_by_digest(tiny_projects, tmp_path,
     that keeps the archive, not a rebuild; a later run that logs the digest points at that archive;
     an archive that does not match its sha256 tag is not used: the dataset is built instead."""
     pdir, names = tiny_projects
-    built = build_dataset(names, pdir, tmp_path / "machine1", **CLS, progress=False)
+    own = {**CLS, "recipe": {**CLS["recipe"], "seed": 4242}}   # a digest no other test of the shared store logs
+    built = build_dataset(names, pdir, tmp_path / "machine1", **own, progress=False)
     setup_tracking(None, "gaa-test-fetch", str(mlflow_store))
     with mlflow.start_run() as first:
         log_dataset(built)
-    fetched = build_dataset(names, pdir, tmp_path / "machine2", **CLS, progress=False, fetch=fetch_logged_dataset)
+    fetched = build_dataset(names, pdir, tmp_path / "machine2", **own, progress=False, fetch=fetch_logged_dataset)
     assert fetched.cache_hit and fetched.extra["fetched_from"] == first.info.run_id
     assert fetched.path.parent == (tmp_path / "machine2").resolve() and _files(fetched.path) == _files(built.path)
     assert [p.name for p in (tmp_path / "machine2").iterdir()] == [built.name]     # no temp folder left
@@ -69,7 +70,7 @@ def test_a_second_machine_fetches_the_dataset_by_digest(tiny_projects, tmp_path,
 
     mlflow.MlflowClient().set_tag(first.info.run_id, "gaa.dataset_archive_sha256", "0" * 64)
     with caplog.at_level("WARNING"):
-        rebuilt = build_dataset(names, pdir, tmp_path / "machine3", **CLS, progress=False,
+        rebuilt = build_dataset(names, pdir, tmp_path / "machine3", **own, progress=False,
                                 fetch=fetch_logged_dataset)
     assert not rebuilt.cache_hit and "does not match its sha256 tag" in caplog.text
     assert _files(rebuilt.path) == _files(built.path) | {"data_set.tar.gz": file_sha256(rebuilt.archive)}
