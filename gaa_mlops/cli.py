@@ -124,9 +124,14 @@ def is_user_error(exc: BaseException) -> bool:
     return isinstance(exc, _user_error_types())
 
 
-def user_errors_in_one_line(task: Callable[[Any], Any]) -> Callable[[Any], Any]:
+def user_errors_in_one_line(task: Callable[[Any], Any] | None = None, *,
+                            also: tuple[type[BaseException], ...] = ()) -> Callable[[Any], Any]:
     """Decorate a Hydra task (under ``@hydra.main``): check the config before the task creates any
-    run, and turn a user error into one ``error: <message>`` line on stderr and exit code 1."""
+    run, and turn a user error (or one of ``also``: ``@user_errors_in_one_line(also=(OSError,))``)
+    into one ``error: <message>`` line on stderr and exit code 1."""
+    if task is None:
+        return functools.partial(user_errors_in_one_line, also=also)
+
     @functools.wraps(task)
     def run(cfg):
         from gaa_mlops.config_schema import check_config
@@ -135,7 +140,7 @@ def user_errors_in_one_line(task: Callable[[Any], Any]) -> Callable[[Any], Any]:
             check_config(cfg)
             return task(cfg)
         except Exception as exc:
-            if os.environ.get("HYDRA_FULL_ERROR") == "1" or not is_user_error(exc):
+            if os.environ.get("HYDRA_FULL_ERROR") == "1" or not (is_user_error(exc) or isinstance(exc, also)):
                 raise
             print("error: " + " ".join(str(exc).split()), file=sys.stderr)
             sys.exit(1)

@@ -161,13 +161,9 @@ def main() -> None:
     prepare_argv(sys.argv, "promote", SHORT_KEYS)
 
     @hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
-    @user_errors_in_one_line
+    @user_errors_in_one_line(also=(PromotionRefused, LookupError))
     def _main(cfg) -> None:
-        try:
-            main_cfg(cfg)
-        except (PromotionRefused, LookupError) as exc:
-            print(f"promotion refused: {exc}", file=sys.stderr)
-            sys.exit(1)
+        main_cfg(cfg)
 
     _main()
 

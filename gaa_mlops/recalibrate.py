@@ -82,13 +82,9 @@ def main() -> None:
     prepare_argv(sys.argv, "recalibrate", SHORT_KEYS)
 
     @hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
-    @user_errors_in_one_line
+    @user_errors_in_one_line(also=(ValueError,))
     def _main(cfg) -> None:
-        try:
-            recalibrate(cfg)
-        except (registry.RegistryError, ValueError) as exc:
-            print(f"recalibrate: {exc}", file=sys.stderr)
-            sys.exit(2)
+        recalibrate(cfg)
 
     _main()
 

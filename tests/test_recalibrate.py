@@ -61,5 +61,5 @@ def test_cli_names_the_bad_spec_and_leaves_the_registry_alone(tmp_path):
     r = subprocess.run([sys.executable, "-m", "gaa_mlops.recalibrate", "verifier=models:/gaa-resnet34/9",
                         f"paths.root={tmp_path}", f"tracking.uri={uri}"],
                        capture_output=True, text=True, cwd=REPO, env=subprocess_env(uri), timeout=300)
-    assert r.returncode == 2 and "gaa-resnet34" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 1 and "gaa-resnet34" in r.stderr and "Traceback" not in r.stderr
     assert MlflowClient(uri).search_registered_models() == []

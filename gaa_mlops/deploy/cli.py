@@ -175,12 +175,8 @@ def main() -> None:
     prepare_argv(sys.argv, "deploy", SHORT_KEYS)
 
     @hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
-    @user_errors_in_one_line
+    @user_errors_in_one_line(also=(RuntimeError, LookupError, ValueError, OSError))  # a deploy's every failure
     def _main(cfg) -> None:
-        try:
-            main_cfg(cfg)
-        except (RuntimeError, LookupError, ValueError, OSError) as exc:  # DeployError, RegistryError, ...
-            print(f"deploy failed: {exc}", file=sys.stderr)
-            sys.exit(1)
+        main_cfg(cfg)
 
     _main()
