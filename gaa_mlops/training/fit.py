@@ -106,6 +106,11 @@ def _loader(ds: Dataset, task: str, batch_size: int, shuffle: bool, seed: int, w
                       collate_fn=collate)
 
 
+def _positive_index(classes: list[str]) -> int:
+    """The class whose precision/recall the verifier reports: close, else the first."""
+    return classes.index("close") if "close" in classes else 0
+
+
 def local_batch_size(batch_size: int, dist: DistContext) -> int:
     """``trainer.batch_size`` is the global batch; each process takes its share."""
     if batch_size % dist.world_size:
@@ -137,6 +142,7 @@ class _Training:
     scheduler: Any
     budget: TrainingBudget
     max_steps: int
+    batch: int                        # this process's images per step
     start_epoch: int = 1
     history: list[dict] = field(default_factory=list)
     best: dict = field(default_factory=lambda: {"metric": -1.0, "epoch": 0, "state": None})
@@ -187,7 +193,7 @@ def _prepare(task: str, model: nn.Module, train_set: Dataset, val_set: Dataset, 
     # only rank 0 plans (the others follow its plan, broadcast after each epoch)
     budget = TrainingBudget(settings.max_minutes if dist.is_main else None, plan, steps_per_epoch,
                             max_steps, batch_size=batch, val_images=len(val_set), plan_mid_epoch=not dist.enabled)
-    t = _Training(model, model, optimizer, scheduler, budget, max_steps)
+    t = _Training(model, model, optimizer, scheduler, budget, max_steps, batch)
     ckpt = load_checkpoint(resume_from) if resume_from is not None and dist.is_main else None
     if dist.enabled:
         ckpt = broadcast_object(ckpt, dist)  # rank 0 read it (from MLflow); the others get a copy
@@ -233,10 +239,9 @@ def fit(task: str, model: nn.Module, train_set: Dataset, val_set: Dataset, setti
     metric_name = SELECTION_METRIC[task]
     hooks = FitHooks(tracker or (MlflowTracker() if dist.is_main else NullTracker()), workdir)
     t = _prepare(task, model, train_set, val_set, settings, seed, resume_from, dist)
-    scheduler, budget = t.scheduler, t.budget
-    batch = local_batch_size(settings.batch_size, dist)
+    scheduler, budget, batch = t.scheduler, t.budget, t.batch
     val_loader = _loader(val_set, task, settings.batch_size, False, seed, settings.num_workers)
-    positive = classes.index("close") if "close" in classes else 0
+    positive = _positive_index(classes)
     budget.start()
     epoch = t.start_epoch
     while scheduler.last_epoch < budget.plan.total_steps:
@@ -310,7 +315,7 @@ def calibrate_best(task: str, model: nn.Module, val_set: Dataset, val_loader: Da
         tracker.log_figure(plots.detection_gallery(images, va["predictions"], va["truths"], threshold),
                            "plots/val_detections.png")
         return threshold, per_class, {"val_map50": va["map50"], "val_loss": va["loss"]}
-    positive = classes.index("close") if "close" in classes else 0
+    positive = _positive_index(classes)
     va = validate_classifier(model, val_loader, positive=positive)
     for c in targets:
         per_class[c] = calibrate.verifier_threshold(
