@@ -64,14 +64,14 @@ def wait_json(cmd: list[str], out: Path, timeout: float = 300) -> tuple[float, d
 def stage_breakdown(eye, files: list[str], reps: int) -> dict[str, list[float]]:
     from PIL import Image
 
-    from game_eye.engine import _decode
+    from game_eye.decode import read_image
 
     h, w = eye.det_size
     rows: dict[str, list[float]] = {"decode": [], "resize": [], "detector": [], "verifier": []}
     for _ in range(reps):
         for f in files:
             t = time.perf_counter()
-            img = _decode(f)
+            img = read_image(f)
             rows["decode"].append((time.perf_counter() - t) * 1000)
             t = time.perf_counter()
             img.resize((w, h), Image.BILINEAR)

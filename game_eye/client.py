@@ -166,6 +166,10 @@ class GameEyeClient:
         except (OSError, EOFError, paramiko.SSHException) as exc:
             client.close()
             raise self._error("connect", f"cannot reach it: {type(exc).__name__}: {exc}") from None
+        sock = getattr(client.get_transport(), "sock", None)
+        if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
+            # small requests and their last SSH packet must not wait for a delayed ACK (Nagle)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._ssh = client
         return client
 

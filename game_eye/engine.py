@@ -36,7 +36,6 @@ torchvision only on the eager path or to export a weight file not yet cached.
 """
 from __future__ import annotations
 
-import io
 import math
 import os
 import re
@@ -49,6 +48,7 @@ from PIL import Image
 
 from .archs import CLASSIFIER_ARCHS, DETECTOR_ARCHS
 from .crops import crop_margin_of, verifier_crop
+from .decode import decode_image, read_image
 from .detection_result import DetectionResultContainer
 from .ops import nms as np_nms
 from .weights import WeightFileError, file_sha256
@@ -382,7 +382,7 @@ class GameEye:
         """One JSON entry for encoded image bytes (PNG, JPEG, ...); ``error`` when undecodable."""
         t0 = time.perf_counter()
         try:
-            img = _decode(io.BytesIO(data))
+            img = decode_image(bytes(data))
         except Exception as exc:
             return {"image": name, "error": _reason(exc)}
         return self._entry(name, img, t0, regions)
@@ -394,7 +394,7 @@ class GameEye:
         try:
             if Path(path).is_dir():
                 raise IsADirectoryError(f"{path} is a directory")
-            img = _decode(path)
+            img = read_image(path)
         except Exception as exc:
             return {"image": str(path), "error": _reason(exc)}
         return self._entry(str(path), img, t0, regions)
@@ -409,12 +409,6 @@ class GameEye:
 
 
 _OBJECT_REPR = re.compile(r" ?<[^<>]* at 0x[0-9a-fA-F]+>")
-
-
-def _decode(src) -> Image.Image:
-    with Image.open(src) as im:
-        im.load()  # force the full decode: truncated files fail here, not later
-        return im if im.mode == "RGB" else im.convert("RGB")
 
 
 def _reason(exc: BaseException) -> str:

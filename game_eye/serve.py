@@ -204,6 +204,9 @@ def make_handler(engines: Engines, path_root: Optional[Path]):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         timeout = READ_TIMEOUT_S
+        # TCP_NODELAY: the headers and the body are two writes; with Nagle's algorithm the body would
+        # wait for the peer's delayed ACK (about 40 ms on Linux) on every keep-alive answer.
+        disable_nagle_algorithm = True
 
         def _send(self, status: int, doc, info: Optional[dict] = None) -> None:
             body = json.dumps(doc).encode()

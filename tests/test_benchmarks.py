@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SCRIPTS = ["game_eye_latency.py", "training_throughput.py", "learning_speed.py", "dataset_build.py", "old_setup.py"]
+SCRIPTS = ["game_eye_latency.py", "training_throughput.py", "learning_speed.py", "dataset_build.py", "old_setup.py",
+           "bot_route.py"]
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
@@ -30,6 +31,20 @@ def test_dataset_benchmark_runs_and_prints_its_table():
     for cells in rows.values():   # model, workers, images, cold build s, images/s, cache hit ms, MB on disk
         images, cold_s, per_s = int(cells[2]), float(cells[3].replace(",", "")), float(cells[4].replace(",", ""))
         assert images > 0 and cold_s > 0 and per_s > 0
+
+
+def test_bot_route_benchmark_runs_all_three_routes_through_a_real_sshd():
+    r = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bot_route.py"), "--shots", "2",
+                        "--quality-screens", "2"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    lines = r.stdout.splitlines()
+    for size in ("720x1280", "1080x2340"):
+        route = {c: next(float(line.split()[-3].replace(",", "")) for line in lines
+                         if line.startswith(f"{size} PNG") and f"({c})" in line) for c in "abc"}
+        assert 0 < route["c"] < route["a"]  # the client beats a process per screenshot
+        assert any(line.startswith(f"{size} PNG") and "2 of 2" in line for line in lines)  # same detections
+    assert any(line.startswith("deployed (ONNX, int8 verifier, libspng)") for line in lines)
+    assert any(line.startswith("detector") for line in lines)
 
 
 def test_helpers():

@@ -11,7 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-from game_eye.engine import GameEye, _decode
+from game_eye.decode import read_image
+from game_eye.engine import GameEye
 from game_eye.models import build_classifier, build_detector
 from game_eye.weights import WeightFileError, save_weights
 from tests.contract_check import breaches
@@ -69,7 +70,7 @@ def test_onnx_detections_match_eager_on_real_screens(eyes, regions):
     assert len(images) >= 2
     found = 0
     for path in images:
-        img = _decode(path)
+        img = read_image(path)
         a, b = eager.detect(img, regions=regions), fast.detect(img, regions=regions)
         found += len(a)
         _same(a, b)
@@ -78,7 +79,7 @@ def test_onnx_detections_match_eager_on_real_screens(eyes, regions):
 
 def test_onnx_stages_match_eager(eyes):
     eager, fast = eyes
-    img = _decode(_images()[0])
+    img = read_image(_images()[0])
     (be, se), (bf, sf) = eager.propose(img), fast.propose(img)
     assert isinstance(bf, torch.Tensor) and bf.dtype == torch.float32 and bf.shape == be.shape
     torch.testing.assert_close(bf, be, atol=1.0, rtol=0)
@@ -87,15 +88,20 @@ def test_onnx_stages_match_eager(eyes):
     assert fast.verify(img, []) == []
 
 
-def test_numpy_nms_matches_torchvision():
+@pytest.mark.parametrize("matrix_max", [1024, 0])  # the IoU-matrix path and the row-by-row one
+def test_numpy_nms_matches_torchvision(matrix_max, monkeypatch):
     from torchvision.ops import batched_nms, nms
 
+    from game_eye import ops
     from game_eye.ops import batched_nms as np_batched_nms
     from game_eye.ops import nms as np_nms
 
+    monkeypatch.setattr(ops, "_MATRIX_NMS_MAX", matrix_max)
     g = torch.Generator().manual_seed(0)
     xy = torch.rand(300, 2, generator=g) * 200
     boxes = torch.cat([xy, xy + 5 + torch.rand(300, 2, generator=g) * 60], 1)
+    boxes[:3] = boxes[3]  # exact duplicates
+    boxes[10, 2:] = boxes[10, :2]  # an empty box
     scores = torch.rand(300, generator=g)
     labels = torch.randint(1, 3, (300,), generator=g)
     for iou in (0.3, 0.45, 0.7):
@@ -140,7 +146,7 @@ def test_read_only_weights_folder_uses_the_user_cache(tmp_path, monkeypatch):
             d.chmod(0o755)
     if not list(ssd.parent.glob("*.onnx")):  # root ignores the mode bits
         assert list((tmp_path / "cache" / "game_eye").glob("best_weight.pth.*.onnx"))
-    assert eye.detect(_decode(_images()[0]))
+    assert eye.detect(read_image(_images()[0]))
 
 
 def test_auto_falls_back_to_eager_without_onnxruntime(weights, monkeypatch):
@@ -156,9 +162,9 @@ def test_auto_falls_back_to_eager_without_onnxruntime(weights, monkeypatch):
 
 def test_onnx_path_needs_no_torch_once_cached(weights):
     GameEye(*weights, backend="onnx")
-    code = ("import sys; from game_eye.engine import GameEye, _decode; "
+    code = ("import sys; from game_eye.engine import GameEye; from game_eye.decode import read_image; "
             f"e = GameEye({str(weights[0])!r}, {str(weights[1])!r}); "
-            f"print(e.backend, len(e.detect(_decode({str(_images()[0])!r})))); "
+            f"print(e.backend, len(e.detect(read_image({str(_images()[0])!r})))); "
             "print('torch' in sys.modules, 'torchvision' in sys.modules)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert r.returncode == 0, r.stderr
@@ -178,7 +184,7 @@ def test_cli_backend_flag_contract_valid(weights, tmp_path, backend):
     assert [len(e["detections"]) for e in doc["images"]] == [3, 3]
     ref = GameEye(*weights, backend="eager", top_k=3)
     for e, path in zip(doc["images"], images):
-        _same(e["detections"], ref.detect(_decode(path)))
+        _same(e["detections"], ref.detect(read_image(path)))
 
 
 def test_damaged_cached_graph_is_exported_again(tmp_path):
@@ -188,7 +194,7 @@ def test_damaged_cached_graph_is_exported_again(tmp_path):
     graph.write_bytes(b"not an onnx graph")
     eye = GameEye(ssd, res, backend="onnx")
     assert eye.backend == "onnx" and graph.read_bytes() != b"not an onnx graph"
-    image = _decode(_images()[0])                   # the new export detects as the eager model does
+    image = read_image(_images()[0])                   # the new export detects as the eager model does
     _same(eye.detect(image), GameEye(ssd, res, backend="eager").detect(image))
 
 
