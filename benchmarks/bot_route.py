@@ -14,8 +14,8 @@ Screenshots: the held-out ``eval_screens`` re-encoded as PNG (what a phone's scr
   (c) ``game_eye.client``: one SSH connection, the PNG bytes through a direct-tcpip channel to the
       same ``game_eye serve``.
 
-Then compute alone, in-process, warm (decode included): eager PyTorch, ONNX fp32, as deployed
-(ONNX, int8 verifier, libspng decode) and as deployed with Pillow's decoder; each one's click
+Then compute alone, in-process, warm (decode included), interleaved per screenshot: eager PyTorch,
+ONNX fp32, as deployed (ONNX, int8 verifier, libspng decode) and as deployed with Pillow's decoder; each one's click
 success and false taps on eval_screens (PNG) at the weight files' own thresholds; and the
 deployed path's stages: decode, resize, detector, NMS and the rest of the post-processing, crops,
 verifier.
@@ -105,7 +105,7 @@ def timed(fn, *args) -> tuple[float, object]:
 
 
 def stages(eye, shots: list[Path]) -> dict[str, list[float]]:
-    """The deployed path's stages, one screenshot at a time (the same calls GameEye.detect makes)."""
+    """The deployed path's stages, one screenshot at a time (the calls GameEye.detect makes, timed apart)."""
     import numpy as np
     from PIL import Image
 
@@ -113,7 +113,8 @@ def stages(eye, shots: list[Path]) -> dict[str, list[float]]:
     from game_eye.crops import verifier_crop
 
     h, w = eye.det_size
-    names = ("decode (libspng)", "decode (Pillow)", "resize", "detector", "NMS + top-k + scaling", "crops", "verifier")
+    names = ("decode (libspng)", "decode (Pillow)", "resize", "detector", "detector post-processing (NMS)",
+             "crops", "verifier")
     rows: dict[str, list[float]] = {k: [] for k in names}
     spng = decode.pyspng
     for shot in shots:
@@ -125,16 +126,17 @@ def stages(eye, shots: list[Path]) -> dict[str, list[float]]:
         rows["decode (libspng)"].append(ms)
         ms, small = timed(lambda: np.asarray(img.resize((w, h), Image.BILINEAR), dtype=np.uint8))
         rows["resize"].append(ms)
-        rows["detector"].append(timed(eye._onnx_det.session.run, None, {eye._onnx_det.input_name: small[None]})[0])
-        t = time.perf_counter()
-        props = eye._proposals(img, None, None, eye.labels)  # resize + detector + post-processing
-        rows["NMS + top-k + scaling"].append((time.perf_counter() - t) * 1000 - rows["resize"][-1]
-                                             - rows["detector"][-1])
-        boxes = [b for bx, _, _ in props for b in bx.tolist()]
+        ms, raw = timed(eye._onnx_det.forward, small)
+        rows["detector"].append(ms)
+        rows["detector post-processing (NMS)"].append(timed(eye._onnx_det.postprocess, *raw,
+                                                            eye._det_score_thresh)[0])
+        boxes = [b for bx, _, _ in eye._proposals(img, None, None, eye.labels) for b in bx.tolist()]
+        if not boxes:
+            continue
         ms, crops = timed(lambda: np.stack([np.asarray(verifier_crop(img, b, eye.cls_size, eye.crop_margin))
-                                            for b in boxes]) if boxes else None)
+                                            for b in boxes]))
         rows["crops"].append(ms)
-        rows["verifier"].append(timed(eye._onnx_cls.probabilities, crops)[0] if boxes else 0.0)
+        rows["verifier"].append(timed(eye._onnx_cls.probabilities, crops)[0])
     return rows
 
 
@@ -200,25 +202,23 @@ def main() -> int:
     deployed = eyes["deployed (ONNX, int8 verifier, libspng)"]
     gt = truths()
     all_shots = [s for shots in groups.values() for s in shots]
-    compute, quality = {}, {}
     variants = [*eyes.items(), ("deployed with Pillow's decoder", deployed)]
+    spng = decode.pyspng
+    compute = {name: {k: [] for k in SIZES} for name, _ in variants}
+    dets: dict[str, list] = {name: [] for name, _ in variants}
     for name, eye in variants:
-        spng = decode.pyspng
-        if name.endswith("Pillow's decoder"):
-            decode.pyspng = None
-        eye.detect_bytes(all_shots[0].read_bytes())
-        per_size: dict[str, list[float]] = {k: [] for k in SIZES}
-        dets = []
-        for size, shots in groups.items():
-            for shot in shots:
-                ms, entry = timed(eye.detect_bytes, shot.read_bytes())
-                per_size[size].append(ms)
-                dets.append(entry["detections"])
-        decode.pyspng = spng
-        compute[name] = per_size
-        _, m = evaluate_screens([gt[s.stem] for s in all_shots], dets)
-        quality[name] = m
-        print(f"  compute: {name} done", flush=True)
+        eye.detect_bytes(all_shots[0].read_bytes())  # warm
+    for size, shots in groups.items():
+        for shot in shots:  # interleaved: the variants share whatever else the machine is doing
+            data = shot.read_bytes()
+            for name, eye in variants:
+                decode.pyspng = None if name.endswith("Pillow's decoder") else spng
+                ms, entry = timed(eye.detect_bytes, data)
+                compute[name][size].append(ms)
+                dets[name].append(entry["detections"])
+            decode.pyspng = spng
+        print(f"  compute: {size} done", flush=True)
+    quality = {name: evaluate_screens([gt[s.stem] for s in all_shots], dets[name])[1] for name, _ in variants}
     stage_rows = {size: stages(deployed, shots[:20]) for size, shots in groups.items()}
 
     print()

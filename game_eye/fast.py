@@ -78,9 +78,16 @@ class OnnxDetector:
 
     def detect(self, small: np.ndarray, score_thresh: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``small``: uint8 HxWx3 at the detector's size. Boxes (in that frame), scores, labels."""
-        x = np.ascontiguousarray(small, dtype=np.uint8)[None]
-        boxes, scores = self.session.run(None, {self.input_name: x})
-        boxes, scores = boxes[0], scores[0]
+        return self.postprocess(*self.forward(small), score_thresh)
+
+    def forward(self, small: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The graph alone: decoded boxes [A, 4] and class probabilities [A, C] of every anchor."""
+        boxes, scores = self.session.run(None, {self.input_name: np.ascontiguousarray(small, dtype=np.uint8)[None]})
+        return boxes[0], scores[0]
+
+    def postprocess(self, boxes: np.ndarray, scores: np.ndarray, score_thresh: float
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per-class threshold, top-k and NMS, as ``SSD.postprocess_detections``."""
         out_b, out_s, out_l = [], [], []
         for label in range(1, scores.shape[1]):
             s = scores[:, label]

@@ -147,6 +147,15 @@ def test_a_killed_server_is_restarted_and_the_next_call_answers(shots, remote):
         assert eye.health()["pid"] != pid
 
 
+def test_a_dropped_ssh_connection_is_reconnected(shots, remote):
+    with GameEyeClient(**remote) as eye:
+        first = eye.detect(shots["images"][0])
+        transport = eye._ssh.get_transport()
+        transport.sock.shutdown(2)  # the network drops under the open connection
+        _same(eye.detect(shots["images"][0]), first)
+        assert eye._ssh.get_transport() is not transport  # a new SSH connection answered
+
+
 def test_two_clients_at_once_each_get_their_own_answers(shots, remote):
     expected = {str(p): e for p, e in zip(shots["images"], _cli_entries(shots))}
     results, errors = {0: [], 1: []}, []
