@@ -75,6 +75,7 @@ full: setup
 
 bench: setup
 	$(PY) benchmarks/game_eye_latency.py
+	$(PY) benchmarks/bot_route.py
 	$(PY) benchmarks/training_throughput.py
 	$(PY) benchmarks/learning_speed.py
 	$(PY) benchmarks/dataset_build.py

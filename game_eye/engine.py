@@ -360,34 +360,46 @@ class GameEye:
         ``watch_ad`` on a game screen).
 
         ``regions`` overrides the instance's region setting for this call."""
+        return self.detect_with_candidates(image, regions)[0]
+
+    def detect_with_candidates(self, image: Image.Image, regions: RegionSpec = None
+                               ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """``detect``, and every proposal the verifier saw: [{"label", "box", "detector_score", "p",
+        "threshold", "passed"}] in the order verified (field recording keeps them)."""
         self._require_verifier()
         img = image if image.mode == "RGB" else image.convert("RGB")
         props = [(b, s, c) for boxes, scores, c in self._proposals(img, regions, None, self.labels)
                  for b, s in zip(boxes.tolist(), scores.tolist())]
         if not props:
-            return []
+            return [], []
         probs = self._probs(img, [p[0] for p in props])
-        out = []
+        out, seen = [], []
         for (box, s, c), row in zip(props, probs):
             p = float(row[self.cls_index[c]])
-            if p < self.cls_thresholds[c]:
+            passed = p >= self.cls_thresholds[c]
+            seen.append({"label": c, "box": [round(v, 1) for v in box], "detector_score": round(float(s), 6),
+                         "p": round(p, 6), "threshold": self.cls_thresholds[c], "passed": passed})
+            if not passed:
                 continue
             score = final_score(s, p)
             out.append({"label": c, "score": min(max(round(score, 6), 0.0), 1.0),
                         "box": [round(v, 1) for v in box]})
         out.sort(key=lambda d: d["score"], reverse=True)
-        return out
+        return out, seen
 
-    def detect_bytes(self, data: bytes, name: str = "<bytes>", regions: RegionSpec = None) -> dict[str, Any]:
-        """One JSON entry for encoded image bytes (PNG, JPEG, ...); ``error`` when undecodable."""
+    def detect_bytes(self, data: bytes, name: str = "<bytes>", regions: RegionSpec = None,
+                     candidates: Optional[list] = None) -> dict[str, Any]:
+        """One JSON entry for encoded image bytes (PNG, JPEG, ...); ``error`` when undecodable.
+        ``candidates``: a list that receives every verified proposal (see ``detect_with_candidates``)."""
         t0 = time.perf_counter()
         try:
             img = decode_image(bytes(data))
         except Exception as exc:
             return {"image": name, "error": _reason(exc)}
-        return self._entry(name, img, t0, regions)
+        return self._entry(name, img, t0, regions, candidates)
 
-    def detect_file(self, path: Union[str, os.PathLike], regions: RegionSpec = None) -> dict[str, Any]:
+    def detect_file(self, path: Union[str, os.PathLike], regions: RegionSpec = None,
+                    candidates: Optional[list] = None) -> dict[str, Any]:
         """One JSON entry for an image file: ``{"image", "width", "height", "elapsed_ms", "detections"}``
         or ``{"image", "error"}`` when the file cannot be read or decoded. Never raises for a bad image."""
         t0 = time.perf_counter()
@@ -397,11 +409,14 @@ class GameEye:
             img = read_image(path)
         except Exception as exc:
             return {"image": str(path), "error": _reason(exc)}
-        return self._entry(str(path), img, t0, regions)
+        return self._entry(str(path), img, t0, regions, candidates)
 
-    def _entry(self, name: str, img: Image.Image, t0: float, regions: RegionSpec) -> dict[str, Any]:
+    def _entry(self, name: str, img: Image.Image, t0: float, regions: RegionSpec,
+               candidates: Optional[list]) -> dict[str, Any]:
         try:
-            dets = self.detect(img, regions)
+            dets, seen = self.detect_with_candidates(img, regions)
+            if candidates is not None:
+                candidates.extend(seen)
         except Exception as exc:  # e.g. a degenerate 1x1 image; keep the batch going
             return {"image": name, "error": f"inference failed: {_reason(exc)}"}
         return {"image": name, "width": int(img.width), "height": int(img.height),
