@@ -35,7 +35,7 @@ NEGATIVE_LABELS = ("other", "not_close")  # not_close: the close-only verifier's
 LABEL_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 RESERVED_LABELS = ("background",)         # the detector's implicit class 0
 REQUIRED_KEYS = ("name", "task", "description", "sources")
-OPTIONAL_KEYS = ("label", "generator", "annotations", "augment")
+OPTIONAL_KEYS = ("label", "generator", "annotations", "augment", "held_out")
 AUGMENT_DEFAULTS: dict[str, Any] = {
     "scale": [1.0, 1.0], "rotate": 0.0, "color_jitter": 0.0, "opacity": [1.0, 1.0],
     "hflip": False, "weight": 1.0,
@@ -93,6 +93,7 @@ class Project:
     screenshots: tuple[Screenshot, ...] = ()
     augment: Augment = field(default_factory=Augment)
     categories: tuple[str, ...] = ()      # detection: the COCO category names, in id order
+    held_out: bool = False                # an evaluation set: never part of a training set
 
     @property
     def yaml_path(self) -> Path:
@@ -301,15 +302,20 @@ def load_project(folder: str | Path) -> Project:
         shots, cats = _parse_coco(path, annotations, root, src)
     elif raw.get("annotations") is not None:
         raise _err(path, f"key 'annotations' is only for detection projects (task is {task!r})")
+    held_out = raw.get("held_out", False)
+    if not isinstance(held_out, bool):
+        raise _err(path, f"key 'held_out' must be true or false, got {held_out!r}")
     return Project(name=raw["name"], task=task, description=str(raw["description"]), root=root,
                    sources=src, label=label, generator=generator, annotations=annotations,
-                   screenshots=shots, augment=_parse_augment(path, raw.get("augment")), categories=cats)
+                   screenshots=shots, augment=_parse_augment(path, raw.get("augment")), categories=cats,
+                   held_out=held_out)
 
 
 def load_projects(names: Iterable[str], projects_dir: str | Path,
                   set_name: str | None = None) -> list[Project]:
-    """Load the named projects from ``projects_dir``, in the given order; an absent one fails with
-    the project and set named and the list of available projects."""
+    """Load the named projects of a training set from ``projects_dir``, in the given order; an absent
+    one fails with the project and set named and the list of available projects, and so does a
+    held-out one (``held_out: true``: an evaluation set never trains)."""
     names = list(names)
     available = available_projects(projects_dir)
     where = f"project set {set_name!r}" if set_name else "the project list"
@@ -322,7 +328,13 @@ def load_projects(names: Iterable[str], projects_dir: str | Path,
                                f"available projects: {available}")
     if len(set(names)) != len(names):
         raise ProjectError(f"{where} names a project more than once: {names}")
-    return [load_project(Path(projects_dir) / n) for n in names]
+    loaded = [load_project(Path(projects_dir) / n) for n in names]
+    for p in loaded:
+        if p.held_out:
+            raise ProjectError(f"project {p.name!r} named in {where} is held out (held_out: true in {p.yaml_path}): "
+                               f"it is an evaluation set and can never be part of a training set; evaluate on it "
+                               f"with evaluation.project=[..., {p.name}]")
+    return loaded
 
 
 def open_image(path: str | Path, mode: str | None = None):

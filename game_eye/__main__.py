@@ -14,6 +14,8 @@ and e.g. ``watch_ad`` with a three-class pair): the bot taps the first ``close``
 first ``watch_ad`` on a game screen (``--labels close`` reports close alone). An image that cannot be read gets
 ``{"image", "error"}`` and the exit code is 1; a bad weight file exits 2 with one line naming it.
 ``--pickle-dir`` also writes ``<image stem>.pickle`` (a ``DetectionResultContainer``) per image.
+``--record DIR [--record-when all|uncertain|tapped] [--record-max-mb MB]`` keeps the screenshots and
+what GameEye answered, for labelling (``game_eye.record``; ``serve`` takes the same options).
 ``--backend`` (default ``auto``: ONNX Runtime when installed, else eager PyTorch): the first run
 with a new weight file exports it to ONNX (a few seconds, needs torch) and caches the graph next to
 the file (or in ``~/.cache/game_eye`` when that folder is read-only); later runs import no torch.
@@ -41,7 +43,7 @@ from pathlib import Path
 from typing import Optional
 
 from .atomic import atomic_write_bytes
-from .cli_args import add_model_args, load_or_exit
+from .cli_args import add_model_args, add_record_args, load_or_exit, recorder_or_exit
 
 
 def _unwritable_dir(folder: Path) -> Optional[str]:
@@ -79,15 +81,23 @@ def run_once(argv: list[str]) -> int:
     p.add_argument("--json", default=None, metavar="OUT", help="output JSON file; '-' or absent: stdout")
     p.add_argument("--pickle-dir", default=None, metavar="DIR",
                    help="also write <image stem>.pickle (DetectionResultContainer) per image")
+    add_record_args(p)
     p.add_argument("images", nargs="+", metavar="IMAGE")
     args = p.parse_args(argv)
     problem = _output_path_problem(args)
     if problem:
         print(f"game_eye: error: {problem}", file=sys.stderr)
         return 2
+    recorder = recorder_or_exit(args, background=False)
 
     eye = load_or_exit(args)
-    entries = [eye.detect_file(path) for path in args.images]
+    info = eye.info() if recorder is not None else None  # hashes both weight files: once
+    entries = []
+    for path in args.images:
+        candidates: list = []
+        entries.append(eye.detect_file(path, candidates=candidates))
+        if recorder is not None and "error" not in entries[-1]:
+            recorder.offer(Path(path).read_bytes(), entries[-1], candidates, info)
 
     if args.pickle_dir:
         from .engine import entry_to_container

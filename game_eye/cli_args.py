@@ -61,3 +61,34 @@ def load_or_exit(args):
         print(f"game_eye: error: --backend {args.backend} needs {exc.name or exc}; "
               f"install it or use --backend auto|eager", file=sys.stderr)
         sys.exit(2)
+
+
+def add_record_args(p: argparse.ArgumentParser) -> None:
+    """Field recording (``game_eye.record``): off unless --record is given."""
+    from .record import RECORD_WHEN
+
+    p.add_argument("--record", default=None, metavar="DIR",
+                   help="keep the screenshots sent and what GameEye answered in DIR, for labelling (off by default)")
+    p.add_argument("--record-when", default="uncertain", choices=RECORD_WHEN,
+                   help="which frames: all, tapped (a close was answered), uncertain (default: a verifier score "
+                        "near its threshold, or two candidates close in score)")
+    p.add_argument("--record-max-mb", type=float, default=1024, metavar="MB",
+                   help="the most DIR may hold; the oldest frames go first (default 1024)")
+    p.add_argument("--record-band", type=float, default=0.1, metavar="P",
+                   help="uncertain: a verifier probability within P of its threshold (default 0.1)")
+    p.add_argument("--record-min-free-mb", type=float, default=1024, metavar="MB",
+                   help="never write a frame that would leave less free space on the disk (default 1024)")
+
+
+def recorder_or_exit(args, background: bool = True):
+    """The Recorder the --record options describe (None without --record), or exit 2 naming the option."""
+    if not args.record:
+        return None
+    from .record import Recorder
+
+    try:
+        return Recorder(args.record, when=args.record_when, max_mb=args.record_max_mb, band=args.record_band,
+                        min_free_mb=args.record_min_free_mb, background=background)
+    except (OSError, ValueError) as exc:
+        print(f"game_eye: error: --record {args.record}: {exc}", file=sys.stderr)
+        sys.exit(2)

@@ -5,6 +5,7 @@
     with GameEyeClient("pytorch-server", user="a", key_file="~/.ssh/id_ed25519") as eye:
         entry = eye.detect(png_bytes)     # or a path, or a PIL image: the CLI's JSON entry
         tap = next((d["box"] for d in entry["detections"] if d["label"] == "close"), None)
+        eye.outcome(closed=True)          # after the tap, to a `serve --record` server: the cheapest label
         old = eye.detect_pickle("shot.png")   # the old DetectionResultContainer, for existing GAA code
 
     python -m game_eye.client --host pytorch-server [--port 22] [--user a] [--key-file K] \\
@@ -54,7 +55,8 @@ DEFAULT_SERVER_COMMAND = ("cd /home/a && exec python3 -m game_eye serve --ssd-we
                           "/home/a/pytorch_ssd/weights/best_weight.pth --resnet-weights "
                           "/home/a/resset/weights/best_weight.pth --port {port}")
 DEFAULT_SERVER_LOG = "/tmp/game_eye_serve.log"
-WEIGHTS_HEADER = "X-GameEye-Weights"  # as game_eye.serve sends it (not imported: the client needs no models)
+WEIGHTS_HEADER = "X-GameEye-Weights"  # as game_eye.serve sends them (not imported: the client needs no models)
+FRAME_HEADER = "X-GameEye-Frame"
 STAGES = ("connect", "host key", "auth", "server start", "request")
 
 ImageInput = Union[bytes, bytearray, memoryview, str, os.PathLike, Any]
@@ -119,6 +121,7 @@ class GameEyeClient:
         self.connect_timeout, self.request_timeout = float(connect_timeout), float(request_timeout)
         self.start_timeout = float(start_timeout)
         self.weights: Optional[str] = None
+        self.last_frame: Optional[str] = None  # the frame id serve --record kept of the last detect
         self._ssh = None
         self._http: Optional[_HttpOverChannel] = None
         self._lock = threading.Lock()
@@ -309,6 +312,8 @@ class GameEyeClient:
                         raise self._error("request", f"{type(exc).__name__}: {exc}") from None
                     continue
                 self._note_weights(headers.get(WEIGHTS_HEADER))
+                if path.startswith("/detect"):
+                    self.last_frame = headers.get(FRAME_HEADER)
                 return status, doc
         raise AssertionError("unreachable")
 
@@ -323,6 +328,21 @@ class GameEyeClient:
         if status == 200 or (status == 400 and isinstance(doc, dict) and "error" in doc and "image" in doc):
             return doc
         raise self._error("request", f"POST /detect answered {status}: {(doc or {}).get('error', doc)}")
+
+    def outcome(self, closed: bool, frame: Optional[str] = None, **extra: Any) -> bool:
+        """Tell a recording server what the tap did (``closed``: the ad went away), for the frame of
+        the last ``detect`` unless ``frame`` is given. False when the server did not keep that frame
+        (recording off, the frame not kept or already evicted)."""
+        frame = frame or self.last_frame
+        if frame is None:
+            return False
+        body = json.dumps({"closed": bool(closed), **extra}).encode()
+        status, doc = self._call("POST", f"/outcome?frame={_quote(frame)}", body)
+        if status == 200:
+            return True
+        if status in (404, 409):
+            return False
+        raise self._error("request", f"POST /outcome answered {status}: {(doc or {}).get('error', doc)}")
 
     def detect_pickle(self, image: ImageInput, name: Optional[str] = None):
         """``detect`` as the old ``DetectionResultContainer`` (``game_eye.detection_result``)."""

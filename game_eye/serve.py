@@ -2,12 +2,13 @@
 
     python -m game_eye serve --ssd-weights ssd.pth --resnet-weights resnet.pth \\
         [--host 127.0.0.1] [--port 8765] [--regions full|top_corners] [--path-root /tmp/shots] \\
-        [--watch-s 1.0]
+        [--watch-s 1.0] [--record DIR [--record-when all|uncertain|tapped] [--record-max-mb 1024]]
 
     curl -s --data-binary @shot.png http://127.0.0.1:8765/detect         # image bytes as the body
     curl -s -X POST 'http://127.0.0.1:8765/detect?path=shot.png'          # a file scp'd to --path-root
     curl -s http://127.0.0.1:8765/health                                  # models, versions, sha256, pid
     curl -s -X POST http://127.0.0.1:8765/reload                          # load the weight files again now
+    curl -s -X POST -d '{"closed": false}' 'http://127.0.0.1:8765/outcome?frame=ID'   # after a tap (--record)
 
 ``POST /detect`` answers the CLI's JSON entry for one image (200), or ``{"image", "error"}`` with
 status 400 when the image cannot be decoded or the request is bad (413: too large, 408: the body
@@ -24,6 +25,10 @@ absolute); without ``--path-root`` the server refuses ``?path=``. Every answer c
   background while the old one keeps answering, and the next request is answered by the new one.
   No request is dropped; a file that fails to load keeps the old models and shows
   ``reload_error`` in ``/health``. ``POST /reload`` does the same at once and answers ``/health``.
+* ``--record DIR`` keeps frames for labelling (``game_eye.record``: the bytes as received and a
+  sidecar with the answer and every verified proposal), written on a background thread after the
+  answer is sent; a kept frame's id comes back as ``X-GameEye-Frame``, and ``POST /outcome?frame=ID``
+  with a JSON object (``{"closed": true}``: did the ad close after the tap?) stores it in the sidecar.
 
 The server prints ``serving on http://HOST:PORT`` once ready (``--port 0`` picks a free port). It
 listens on 127.0.0.1 only by default: there is no authentication of its own. To reach it from
@@ -40,11 +45,12 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from .cli_args import REGION_CHOICES, add_model_args, build_engine, load_or_exit
+from .cli_args import REGION_CHOICES, add_model_args, add_record_args, build_engine, load_or_exit, recorder_or_exit
 
 MAX_BODY = 64 << 20
 READ_TIMEOUT_S = 30  # per socket read: a client that stops sending is dropped, idle keep-alives too
 WEIGHTS_HEADER = "X-GameEye-Weights"
+FRAME_HEADER = "X-GameEye-Frame"   # the recorded frame's id, when --record kept this request
 
 
 class RequestError(Exception):
@@ -195,7 +201,11 @@ class Engines:
                 "reloads": self.reloads, "reload_error": self.reload_error}
 
 
-def make_handler(engines: Engines, path_root: Optional[Path]):
+def _health_with(engines: Engines, recorder) -> dict[str, Any]:
+    return {**engines.health(), "record": recorder.stats() if recorder is not None else None}
+
+
+def make_handler(engines: Engines, path_root: Optional[Path], recorder=None):
     from http.server import BaseHTTPRequestHandler
     from urllib.parse import parse_qs, urlparse
 
@@ -208,12 +218,14 @@ def make_handler(engines: Engines, path_root: Optional[Path]):
         # wait for the peer's delayed ACK (about 40 ms on Linux) on every keep-alive answer.
         disable_nagle_algorithm = True
 
-        def _send(self, status: int, doc, info: Optional[dict] = None) -> None:
+        def _send(self, status: int, doc, info: Optional[dict] = None, frame: Optional[str] = None) -> None:
             body = json.dumps(doc).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
             self.send_header(WEIGHTS_HEADER, weights_id(info or engines.current()[1]))
+            if frame:
+                self.send_header(FRAME_HEADER, frame)
             self.end_headers()
             self.wfile.write(body)
 
@@ -222,7 +234,7 @@ def make_handler(engines: Engines, path_root: Optional[Path]):
 
         def do_GET(self):
             if urlparse(self.path).path == "/health":
-                self._send(200, engines.health())
+                self._send(200, _health_with(engines, recorder))
             else:
                 self._send(404, {"error": "not found; use POST /detect, POST /reload or GET /health"})
 
@@ -246,16 +258,19 @@ def make_handler(engines: Engines, path_root: Optional[Path]):
                 self.close_connection = True
                 self._send(exc.status, {"image": name, "error": str(exc)})
                 return
+            if url.path == "/outcome":
+                self._outcome(q.get("frame"), body)
+                return
             if url.path == "/reload":
                 try:
                     engines.reload()
                 except Exception:
                     self._send(500, {"error": f"reload failed, old weights kept: {engines.reload_error}"})
                     return
-                self._send(200, engines.health())
+                self._send(200, _health_with(engines, recorder))
                 return
             if url.path != "/detect":
-                self._send(404, {"error": "not found; use POST /detect, POST /reload or GET /health"})
+                self._send(404, {"error": "not found; use POST /detect, POST /reload, POST /outcome or GET /health"})
                 return
             regions = q.get("regions")
             if regions is not None and regions not in REGION_CHOICES:
@@ -271,10 +286,28 @@ def make_handler(engines: Engines, path_root: Optional[Path]):
             except RequestError as exc:
                 self._send(exc.status, {"image": name, "error": str(exc)})
                 return
+            candidates = [] if recorder is not None else None
             with models_lock:  # only decoding and inference wait for the models
                 eye, info = engines.current()
-                entry = eye.detect_bytes(data, name=name, regions=regions)
-            self._send(400 if "error" in entry else 200, entry, info)
+                entry = eye.detect_bytes(data, name=name, regions=regions, candidates=candidates)
+            frame = recorder.offer(data, entry, candidates, info) if recorder is not None else None
+            self._send(400 if "error" in entry else 200, entry, info, frame)
+
+        def _outcome(self, frame: Optional[str], body: bytes) -> None:
+            """POST /outcome?frame=ID with a JSON object (e.g. {"closed": false}): kept in the frame's sidecar."""
+            if recorder is None:
+                self._send(409, {"error": "recording is off: start serve with --record DIR"})
+                return
+            try:
+                outcome = json.loads(body or b"null")
+            except ValueError:
+                outcome = None
+            if not frame or not isinstance(outcome, dict):
+                self._send(400, {"error": "POST /outcome?frame=ID with a JSON object body, e.g. {\"closed\": true}"})
+            elif recorder.set_outcome(frame, outcome):
+                self._send(200, {"frame": frame, "outcome": outcome})
+            else:
+                self._send(404, {"error": f"frame {frame!r} is not recorded here (not kept, or evicted)"})
 
     return Handler
 
@@ -294,6 +327,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--watch-s", type=float, default=1.0, metavar="S",
                    help="look at the weight files every S seconds and reload them when a deploy replaced "
                         "them (default 1; 0: never, POST /reload still works)")
+    add_record_args(p)
     args = p.parse_args(argv)
     path_root = None
     if args.path_root is not None:
@@ -301,11 +335,12 @@ def main(argv: list[str]) -> int:
         if not path_root.is_dir():
             print(f"game_eye: error: --path-root {args.path_root}: not a folder", file=sys.stderr)
             return 2
+    recorder = recorder_or_exit(args)  # before the models: a bad --record folder costs no load
     paths = (args.ssd_weights, args.resnet_weights)
     signature = _file_signature(paths)
     first = load_or_exit(args)  # a bad file at start is exit 2 with one line; later ones keep the old models
     engines = Engines(first, lambda: build_engine(args), paths, signature)
-    server = ThreadingHTTPServer((args.host, args.port), make_handler(engines, path_root))
+    server = ThreadingHTTPServer((args.host, args.port), make_handler(engines, path_root, recorder))
     server.daemon_threads = True
     stop = threading.Event()
     if args.watch_s > 0:
@@ -319,4 +354,6 @@ def main(argv: list[str]) -> int:
     finally:
         stop.set()
         server.server_close()
+        if recorder is not None:
+            recorder.close()
     return 0

@@ -72,6 +72,17 @@ def test_detection_without_annotations(tiny_projects):
         load_project(pdir / "shots_tiny")
 
 
+def test_a_held_out_project_is_refused_in_a_training_set(tiny_projects):
+    pdir, names = tiny_projects
+    _edit(pdir / "shots_tiny", held_out=True)
+    assert load_project(pdir / "shots_tiny").held_out  # evaluation reads it as before
+    with pytest.raises(ProjectError, match="'shots_tiny' named in project set 'ssd' is held out"):
+        load_projects(names, pdir, set_name="ssd")
+    _edit(pdir / "shots_tiny", held_out="yes")
+    with pytest.raises(ProjectError, match="held_out"):
+        load_project(pdir / "shots_tiny")
+
+
 def test_unknown_project_names_project_set_and_available(tiny_projects):
     pdir, names = tiny_projects
     with pytest.raises(ProjectError) as e:

@@ -240,6 +240,28 @@ def test_a_deploy_is_picked_up_without_dropping_a_request(shots, remote, tmp_pat
         _kill_server(port)
 
 
+def test_the_bot_labels_a_recorded_frame_with_its_outcome(shots, remote, tmp_path):
+    port = free_port()
+    record = tmp_path / "field"
+    settings = {**remote, "serve_port": port, "server_log": str(tmp_path / "serve.log"),
+                "server_command": _server_command(shots["ssd"], shots["resnet"],
+                                                  f"--record {record} --record-when all --record-min-free-mb 0")}
+    try:
+        with GameEyeClient(**settings) as eye:
+            eye.detect(shots["images"][0])
+            frame = eye.last_frame
+            assert frame and eye.outcome(closed=False, tapped_at=[10, 20])
+            assert eye.health()["record"]["frames"] == 1
+        doc = json.loads((record / f"{frame}.json").read_text())
+        assert doc["outcome"]["closed"] is False and doc["outcome"]["tapped_at"] == [10, 20]
+        assert (record / f"{frame}.png").read_bytes() == shots["images"][0].read_bytes()
+    finally:
+        _kill_server(port)
+    with GameEyeClient(**remote) as eye:  # a server without --record keeps nothing: no frame, no outcome
+        eye.detect(shots["images"][0])
+        assert eye.last_frame is None and eye.outcome(closed=True) is False
+
+
 def test_the_model_lock_serves_in_arrival_order():
     lock, order, started = FifoLock(), [], []
     with lock:  # held: every thread below queues behind it, in the order it arrives

@@ -98,6 +98,8 @@ def test_eval_projects_are_in_no_training_set():
         include = yaml.safe_load(f.read_text())["include"]
         for name in EVAL_PROJECTS:
             assert name not in include, (f, name)
+    for name in EVAL_PROJECTS:  # and the builder refuses them in any set (gaa_mlops.projects.load_projects)
+        assert yaml.safe_load((ROOT / name / "project.yaml").read_text())["held_out"] is True, name
 
 
 # --------------------------------------------------------------- icon projects (make assets)
