@@ -200,7 +200,7 @@ class Pipeline:
         return str(trained["version"]) if trained else None
 
     def promote(self) -> dict:
-        from gaa_mlops.promote import PromotionRefused, promote
+        from gaa_mlops.promote import DEFAULT_GATE_SETS, PromotionRefused, promote
         if self.p.promote == "none":
             return {"skipped": "pipeline.promote=none"}
         if self.p.promote != "auto":
@@ -209,8 +209,9 @@ class Pipeline:
         for model in MODELS:
             name = self.sub(model).model.registered_name
             try:
+                gate_sets = tuple((self.cfg.get("promote") or {}).get("gate_sets") or DEFAULT_GATE_SETS)
                 r = promote(self.client, name, version=self._version(model), alias="candidate",
-                            reason=f"pipeline {mlflow.active_run().info.run_id}")
+                            reason=f"pipeline {mlflow.active_run().info.run_id}", gate_sets=gate_sets)
                 out[model] = {"champion": str(r["version"]), "changed": r["changed"]}
             except PromotionRefused as exc:
                 log.warning("%s", exc)

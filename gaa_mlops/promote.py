@@ -14,12 +14,16 @@ class both were evaluated on (``eval.classes``: close, watch_ad, ...): a lower `
 higher ``false_tap_rate`` (``eval.click_success`` for close, ``eval.watch_ad.click_success`` for
 watch_ad, ...), or one evaluated on another dataset digest than the champion (the numbers would
 not be comparable). A class only one of the two reports is not compared (a rate that could not be
-measured, NaN, neither). The promoted version gets
+measured, NaN, neither). Held-out field sets (``evaluation.extra_projects`` whose name matches
+``promote.gate_sets``, default ``field_*``: the projects ``gaa_mlops.label import --held-out``
+writes) gate too: a version worse on one than the champion was on the same set (same set digest)
+is refused. The promoted version gets
 tags ``promoted_by``, ``promoted_at``, ``promote_reason`` (and ``promote_forced``, ``previous_champion``).
 """
 from __future__ import annotations
 
 import datetime as dt
+import fnmatch
 import getpass
 import math
 import sys
@@ -29,6 +33,7 @@ from gaa_mlops import registry
 from gaa_mlops.cli import CONF_DIR, prepare_argv, user_errors_in_one_line
 
 SHORT_KEYS = ("version", "alias", "force", "reason")
+DEFAULT_GATE_SETS = ("field_*",)
 EVAL_KEYS = ("eval.click_success", "eval.false_tap_rate", "eval.dataset_digest")
 
 
@@ -56,10 +61,15 @@ def evaluation(mv) -> dict | None:
     try:
         per_class = {c: {k: float(tags[_tag_name(c, k)]) for k in GATED}
                      for c in labels if all(_tag_name(c, k) in tags for k in GATED)}
+        sets = {k[len("eval."):-len(".dataset_digest")] for k in tags
+                if k.startswith("eval.") and k.endswith(".dataset_digest") and k != "eval.dataset_digest"}
+        per_set = {name: {"dataset_digest": tags[f"eval.{name}.dataset_digest"],
+                          **{k: float(tags[f"eval.{name}.{k}"]) for k in GATED}}
+                   for name in sets if all(f"eval.{name}.{k}" in tags for k in GATED)}
         return {"click_success": float(tags["eval.click_success"]),
                 "false_tap_rate": float(tags["eval.false_tap_rate"]),
                 "dataset_digest": tags["eval.dataset_digest"], "run_id": tags.get("eval.run_id"),
-                "top_k": tags.get("eval.top_k", UNTAGGED_TOP_K), "classes": per_class}
+                "top_k": tags.get("eval.top_k", UNTAGGED_TOP_K), "classes": per_class, "sets": per_set}
     except ValueError as exc:
         raise PromotionRefused(f"{mv.name} version {mv.version} has unreadable eval tags: {exc}") from exc
 
@@ -70,10 +80,24 @@ def _classes_of(ev: dict) -> dict[str, dict[str, float]]:
     return per
 
 
-def gate(candidate: dict, champion: dict | None) -> list[str]:
+def _worse(a: dict, b: dict, prefix: str) -> list[str]:
+    """Lower click_success or higher false_tap_rate of ``a`` than ``b`` (NaN on either side: not compared)."""
+    out = []
+    if not (math.isnan(a.get("click_success", math.nan)) or math.isnan(b.get("click_success", math.nan))) \
+            and a["click_success"] < b["click_success"]:
+        out.append(f"{prefix}click_success {a['click_success']:.4f} < champion's {b['click_success']:.4f}")
+    if not (math.isnan(a.get("false_tap_rate", math.nan)) or math.isnan(b.get("false_tap_rate", math.nan))) \
+            and a["false_tap_rate"] > b["false_tap_rate"]:
+        out.append(f"{prefix}false_tap_rate {a['false_tap_rate']:.4f} > champion's {b['false_tap_rate']:.4f}")
+    return out
+
+
+def gate(candidate: dict, champion: dict | None, gate_sets=DEFAULT_GATE_SETS) -> list[str]:
     """Reasons to refuse ``candidate`` against ``champion`` (both from :func:`evaluation`); empty = pass.
 
-    Every class present in both is compared: lower click_success or higher false_tap_rate refuses."""
+    Every class present in both is compared: lower click_success or higher false_tap_rate refuses;
+    so does the same on an extra evaluation set matching ``gate_sets`` that both were evaluated on
+    with the same set digest."""
     if champion is None:
         return []
     if candidate["dataset_digest"] != champion["dataset_digest"]:
@@ -86,21 +110,18 @@ def gate(candidate: dict, champion: dict | None) -> list[str]:
     cand, champ = _classes_of(candidate), _classes_of(champion)
     problems = []
     for c in [c for c in cand if c in champ]:
-        prefix = "" if c == "close" else f"{c} "
-        a, b = cand[c], champ[c]
-        if not (math.isnan(a.get("click_success", math.nan)) or math.isnan(b.get("click_success", math.nan))) \
-                and a["click_success"] < b["click_success"]:
-            problems.append(f"{prefix}click_success {a['click_success']:.4f} < champion's {b['click_success']:.4f}")
-        if not (math.isnan(a.get("false_tap_rate", math.nan)) or math.isnan(b.get("false_tap_rate", math.nan))) \
-                and a["false_tap_rate"] > b["false_tap_rate"]:
-            problems.append(f"{prefix}false_tap_rate {a['false_tap_rate']:.4f} > champion's "
-                            f"{b['false_tap_rate']:.4f}")
+        problems += _worse(cand[c], champ[c], "" if c == "close" else f"{c} ")
+    a_sets, b_sets = candidate.get("sets") or {}, champion.get("sets") or {}
+    for name in sorted(set(a_sets) & set(b_sets)):
+        if any(fnmatch.fnmatchcase(name, pattern) for pattern in gate_sets) and \
+                a_sets[name]["dataset_digest"] == b_sets[name]["dataset_digest"]:
+            problems += _worse(a_sets[name], b_sets[name], f"held-out set {name}: ")
     return problems
 
 
 def promote(client, registered_name: str, *, version: int | str | None = None, alias: str | None = "candidate",
             force: bool = False, reason: str | None = None, user: str | None = None,
-            echo: Callable[[str], None] = print) -> dict:
+            echo: Callable[[str], None] = print, gate_sets=DEFAULT_GATE_SETS) -> dict:
     """Gate and move alias ``champion`` to the chosen version; returns a summary dict."""
     mv = registry.resolve_version(client, registered_name, version=version, alias=alias or registry.CANDIDATE)
     label = f"{registered_name} version {mv.version}"
@@ -121,7 +142,7 @@ def promote(client, registered_name: str, *, version: int | str | None = None, a
         if champ is None:
             problems = [f"the champion (version {previous}) has no evaluation to compare with"]
         else:
-            problems = gate(ev, champ)
+            problems = gate(ev, champ, gate_sets)
     else:
         problems = []
     if problems and not force:
@@ -152,7 +173,7 @@ def main_cfg(cfg) -> dict:
     setup_tracking_from_config(cfg)
     return promote(MlflowClient(), cfg.model.registered_name, version=p.get("version"),
                    alias=p.get("alias") or registry.CANDIDATE, force=bool(p.get("force", False)),
-                   reason=p.get("reason"))
+                   reason=p.get("reason"), gate_sets=tuple(p.get("gate_sets") or DEFAULT_GATE_SETS))
 
 
 def main() -> None:

@@ -95,6 +95,29 @@ def test_worse_or_incomparable_refused_unless_forced(model, tags, why):
     assert client.get_model_version(name, "2").tags["promote_forced"] == "true"
 
 
+def field(cs, ftr, digest="f1", name="field_2026_12"):
+    return {f"eval.{name}.click_success": cs, f"eval.{name}.false_tap_rate": ftr,
+            f"eval.{name}.dataset_digest": digest}
+
+
+@pytest.mark.parametrize("candidate, refused", [
+    (ev(0.9, 0.0, **field(0.70, 0.02)), "held-out set field_2026_12: click_success 0.7000 < champion's 0.8000"),
+    (ev(0.9, 0.0, **field(0.85, 0.05)), "held-out set field_2026_12: false_tap_rate 0.0500 > champion's 0.0200"),
+    (ev(0.9, 0.0, **field(0.70, 0.02, digest="f2")), None),           # another version of the set: not comparable
+    (ev(0.9, 0.0, **field(0.70, 0.02, name="eval_designs")), None),   # not a field set (promote.gate_sets)
+    (ev(0.9, 0.0, **field(0.85, 0.01)), None),
+])
+def test_a_held_out_field_set_gates_the_promotion(model, candidate, refused):
+    client, make = model
+    name = make(ev(0.8, 0.1, **field(0.80, 0.02), **field(0.80, 0.02, name="eval_designs")), candidate, champion=1)
+    if refused:
+        with pytest.raises(PromotionRefused, match=refused.replace("(", r"\(")):
+            promote(client, name, version=2, **QUIET)
+        assert champion(client, name) == "1"
+    else:
+        assert promote(client, name, version=2, **QUIET)["changed"] and champion(client, name) == "2"
+
+
 def test_unevaluated_version_refused_even_with_force(model):
     client, make = model
     name = make(ev(0.8, 0.1), {"weights_sha256": "ab"}, champion=1)
