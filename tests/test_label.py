@@ -164,6 +164,28 @@ def test_the_dataset_builder_takes_a_field_project_like_any_other(field, tmp_pat
     assert build_dataset(names + ["field_test"], pdir, tmp_path / "ds", **DET, progress=False).cache_hit
 
 
+def test_field_frames_weigh_more_in_both_datasets(field, tmp_path, tiny_projects):
+    from gaa_mlops.data.assets import Assets
+    from gaa_mlops.data.build import _plan
+    from tests.test_data_build import DET
+
+    pdir, names = tiny_projects
+    export_frames(field)
+    import_export(_export(field, tmp_path), "field_test", pdir, weight=3)
+    assets = Assets(load_projects(names + ["field_test"], pdir))
+    field_shots = [s for s in assets.screenshots if "field_test" in str(s.path)]
+    assert {assets.shot_weight(s) for s in field_shots} == {3.0}
+    recipe = {**DET["recipe"], "n_train": 40, "n_val": 0}
+    real = [job[4] for job in _plan(assets, "detection", ["background", "close"], recipe) if job[0] == "real"]
+    assert all(real.count(s) == 3 for s in field_shots if s in real)   # the SSD sees each field screen 3 times
+    assert all(real.count(s) == 1 for s in set(real) if s not in field_shots)
+    rng = np.random.default_rng(0)
+    picks = [assets.pick_screenshot(rng, assets.screenshots) for _ in range(3000)]
+    share = sum(p in field_shots for p in picks) / len(picks)
+    expected = 3 * len(field_shots) / (3 * len(field_shots) + len(assets.screenshots) - len(field_shots))
+    assert abs(share - expected) < 0.05   # the verifier's crops from screens: by project weight
+
+
 def test_the_cli(field, tmp_path, capsys):
     assert main(["export", str(field)]) == 0
     assert json.loads(capsys.readouterr().out)["tasks"] == 4

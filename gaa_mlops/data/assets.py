@@ -9,6 +9,7 @@ choice takes a ``numpy.random.Generator`` so a sample depends only on its own se
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -42,6 +43,7 @@ class Assets:
         self.sprites: dict[str, list[Project]] = {}
         self.backgrounds: list[Project] = []
         self.screenshots: list[Screenshot] = []
+        self._shot_weight: dict[Path, float] = {}   # a detection screenshot's project recipe weight
         for p in sorted(projects, key=lambda p: p.name):
             if p.task == "classification":
                 self.sprites.setdefault(sprite_key(p.label), []).append(p)
@@ -49,6 +51,7 @@ class Assets:
                 self.backgrounds.append(p)
             elif p.task == "detection":
                 self.screenshots.extend(p.screenshots)
+                self._shot_weight.update((s.path, max(p.augment.weight, 0.0)) for s in p.screenshots)
         self.boxed_screenshots = [s for s in self.screenshots if s.boxes]
 
     # --- choices -------------------------------------------------------------------------------
@@ -64,6 +67,18 @@ class Assets:
     def boxed(self, label: str) -> list[Screenshot]:
         """Detection screenshots holding at least one box of ``label``."""
         return [s for s in self.boxed_screenshots if s.boxes_of(label)]
+
+    def shot_weight(self, shot: Screenshot) -> float:
+        """The recipe weight of the project ``shot`` comes from (field frames weigh more)."""
+        return self._shot_weight.get(shot.path, 1.0)
+
+    def pick_screenshot(self, rng: np.random.Generator, shots: Sequence[Screenshot]) -> Screenshot:
+        """One of ``shots``, each as likely as its project's weight. With equal weights the draw is
+        the plain uniform one (so a set without weighted projects draws the crops it always drew)."""
+        w = np.array([self.shot_weight(s) for s in shots], dtype=float)
+        if np.all(w == w[0]) or w.sum() <= 0:
+            return shots[int(rng.integers(len(shots)))]
+        return shots[int(rng.choice(len(shots), p=w / w.sum()))]
 
     def sprite(self, rng: np.random.Generator, label: str) -> tuple[Image.Image, Augment]:
         """A random RGBA sprite of ``label`` (project by weight, then a source uniformly)."""

@@ -148,6 +148,8 @@ def _plan(assets: Assets, task: str, classes: Sequence[str], recipe: dict[str, A
     train_shots, val_shots = split_screenshots(np.random.default_rng([int(recipe.get("seed", 0)), 99]),
                                                assets.screenshots, share)
     for split, shots in (("train", train_shots), ("val", val_shots)):
+        if split == "train":  # a project's weight repeats its screens (field frames weigh more)
+            shots = [s for s in shots for _ in range(max(1, round(assets.shot_weight(s))))]
         shots = shots[: n[split] // 2]               # real screens take at most half of a split
         jobs += [("real", split, None, i, s) for i, s in enumerate(shots)]
         jobs += [("synth", split, None, i, None) for i in range(len(shots), n[split])]

@@ -87,7 +87,7 @@ def _shot_crop(rng, assets: Assets, box_fn, margin, shift, size, label: str = "c
     shots = assets.boxed(label) if box_fn is None else assets.screenshots
     if not shots:
         return None
-    shot = shots[int(rng.integers(len(shots)))]
+    shot = assets.pick_screenshot(rng, shots)
     img = assets.screenshot_image(shot)
     if box_fn is None:
         own = shot.boxes_of(label)
