@@ -12,7 +12,8 @@ Screenshots: the held-out ``eval_screens`` re-encoded as PNG (what a phone's scr
   (b) the old route with a warm server: ``scp`` the PNG, ``ssh`` exec ``curl -X POST
       'http://127.0.0.1:PORT/detect?path=...'`` against ``game_eye serve --path-root``;
   (c) ``game_eye.client``: one SSH connection, the PNG bytes through a direct-tcpip channel to the
-      same ``game_eye serve``.
+      same ``game_eye serve``; and the same to a second ``serve --record --record-when all`` (the
+      cost of field recording per reply).
 
 Then compute alone, in-process, warm (decode included), interleaved per screenshot: eager PyTorch,
 ONNX fp32, as deployed (ONNX, int8 verifier, libspng decode) and as deployed with Pillow's decoder; each one's click
@@ -170,21 +171,28 @@ def main() -> int:
     port = free_port()
     command = (f"cd {REPO} && exec {sys.executable} -m game_eye serve --ssd-weights {ssd} --resnet-weights {res} "
                f"--port {{port}} --path-root {remote_dir}")
-    client = GameEyeClient(server.host, user=server.user, key_file=str(server.client_key_file),
-                           known_hosts=str(server.known_hosts), port=server.port, serve_port=port,
-                           server_command=command, server_log=str(tmp / "serve.log"), start_timeout=180)
+    login = dict(user=server.user, key_file=str(server.client_key_file), known_hosts=str(server.known_hosts),
+                 port=server.port, start_timeout=180)
+    client = GameEyeClient(server.host, serve_port=port, server_command=command, server_log=str(tmp / "serve.log"),
+                           **login)
+    recording = GameEyeClient(server.host, serve_port=free_port(), server_log=str(tmp / "serve-rec.log"),
+                              server_command=command.replace(f"--path-root {remote_dir}",
+                                                             f"--record {tmp / 'field'} --record-when all "
+                                                             "--record-max-mb 200 --record-min-free-mb 0"), **login)
     tools = OpenSsh(server)
     try:
-        client.health()  # starts the server: its start-up is not per-shot latency either
+        client.health()  # starts the servers: their start-up is not per-shot latency either
+        recording.health()
         routes = {}
         for size, shots in groups.items():
             shots = (shots * (a.shots // max(len(shots), 1) + 1))[: a.shots]
-            got = {"a": [], "b": [], "c": []}
+            got = {"a": [], "b": [], "c": [], "r": []}
             same = 0
             for i, shot in enumerate(shots):
                 ms_a, ea = timed(route_a, tools, shot, remote_dir, ssd, res)
                 ms_b, eb = timed(route_b, tools, shot, remote_dir, port)
                 ms_c, ec = timed(client.detect, shot.read_bytes())
+                got["r"].append(timed(recording.detect, shot.read_bytes())[0])
                 got["a"].append(ms_a)
                 got["b"].append(ms_b)
                 got["c"].append(ms_c)
@@ -192,8 +200,10 @@ def main() -> int:
                 if (i + 1) % 10 == 0:
                     print(f"  {size}: {i + 1}/{len(shots)} shots through (a), (b), (c)", flush=True)
             routes[size] = (got, same, len(shots))
+        record_stats = recording.health()["record"]
     finally:
         _stop(client)
+        _stop(recording)
         server.stop()
 
     eyes = {"eager PyTorch": GameEye(ssd, res, backend="eager"),
@@ -225,7 +235,7 @@ def main() -> int:
     rows = []
     for size, (got, same, n) in routes.items():
         for k, name in (("a", "(a) scp + ssh exec CLI + scp back"), ("b", "(b) scp + ssh exec curl (warm serve)"),
-                        ("c", "(c) game_eye.client")):
+                        ("c", "(c) game_eye.client"), ("r", "(c) to a serve --record (every frame kept)")):
             rows.append([f"{size} PNG", name, median(got[k]), pct(got[k], 95), n])
         rows.append([f"{size} PNG", "identical detections (a) = (b) = (c)", f"{same} of {n}", "", ""])
     print(table(["screenshot", "route (screenshot on the bot -> JSON on the bot)", "p50 ms", "p95 ms", "n"], rows,
@@ -236,6 +246,11 @@ def main() -> int:
         c50 = median(got["c"])
         rows.append([f"{size} PNG", f"{median(got['a']) / c50:.1f}x", f"{median(got['b']) / c50:.1f}x"])
     print(table(["screenshot", "(a) / (c)", "(b) / (c)"], rows, "Speed-up of the client (p50)"))
+    rows = [[f"{size} PNG", f"{median(got['r']) - median(got['c']):+.1f} ms"] for size, (got, _, _) in routes.items()]
+    print()
+    print(table(["screenshot", "p50 with --record all minus without"], rows,
+                f"Cost of field recording per reply (frames kept: {record_stats['kept']}, "
+                f"dropped while busy: {record_stats['dropped_busy']})"))
     print()
     rows = [[name, median(per["720x1280"]), pct(per["720x1280"], 95), median(per["1080x2340"]),
              pct(per["1080x2340"], 95), f"{quality[name]['click_success']:.3f}",
