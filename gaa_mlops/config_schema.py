@@ -67,6 +67,7 @@ class HardNegatives(_Group):
     negative_share: Optional[Fraction] = None
     positive_share: Optional[Fraction] = None
     top_k: Optional[PositiveInt] = None
+    screenshot_share: Optional[Fraction] = None
 
 
 class Dataset(_Group):

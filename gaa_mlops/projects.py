@@ -16,6 +16,9 @@ plain dataclasses; turning them into datasets is :mod:`gaa_mlops.data`.
                                  # each box's class is its category's name (close, watch_ad, ...)
     augment: {scale: [0.8, 1.2], rotate: 10, color_jitter: 0.2, opacity: [0.7, 1.0],
               hflip: true, weight: 1.0}   # optional, these are the defaults' keys
+    held_out: false              # optional: true makes an evaluation set that no training set may include
+    mine_proposals: false        # optional, detection only: the verifier's hard-example mining also runs
+                                 # the detector on these screenshots (field frames: gaa_mlops.label import)
 
 Every problem raises :class:`ProjectError` naming the file and key (or project and set).
 """
@@ -35,7 +38,7 @@ NEGATIVE_LABELS = ("other", "not_close")  # not_close: the close-only verifier's
 LABEL_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 RESERVED_LABELS = ("background",)         # the detector's implicit class 0
 REQUIRED_KEYS = ("name", "task", "description", "sources")
-OPTIONAL_KEYS = ("label", "generator", "annotations", "augment", "held_out")
+OPTIONAL_KEYS = ("label", "generator", "annotations", "augment", "held_out", "mine_proposals")
 AUGMENT_DEFAULTS: dict[str, Any] = {
     "scale": [1.0, 1.0], "rotate": 0.0, "color_jitter": 0.0, "opacity": [1.0, 1.0],
     "hflip": False, "weight": 1.0,
@@ -94,6 +97,7 @@ class Project:
     augment: Augment = field(default_factory=Augment)
     categories: tuple[str, ...] = ()      # detection: the COCO category names, in id order
     held_out: bool = False                # an evaluation set: never part of a training set
+    mine_proposals: bool = False          # detection: mined for the verifier's hard examples as they are
 
     @property
     def yaml_path(self) -> Path:
@@ -305,10 +309,15 @@ def load_project(folder: str | Path) -> Project:
     held_out = raw.get("held_out", False)
     if not isinstance(held_out, bool):
         raise _err(path, f"key 'held_out' must be true or false, got {held_out!r}")
+    mine_proposals = raw.get("mine_proposals", False)
+    if not isinstance(mine_proposals, bool):
+        raise _err(path, f"key 'mine_proposals' must be true or false, got {mine_proposals!r}")
+    if mine_proposals and task != "detection":
+        raise _err(path, f"key 'mine_proposals' is only for detection projects (task is {task!r})")
     return Project(name=raw["name"], task=task, description=str(raw["description"]), root=root,
                    sources=src, label=label, generator=generator, annotations=annotations,
                    screenshots=shots, augment=_parse_augment(path, raw.get("augment")), categories=cats,
-                   held_out=held_out)
+                   held_out=held_out, mine_proposals=mine_proposals)
 
 
 def load_projects(names: Iterable[str], projects_dir: str | Path,

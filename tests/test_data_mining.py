@@ -2,12 +2,14 @@
 examples, and a mined dataset build (digest by detector content, determinism, clear errors)."""
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import yaml
 from PIL import Image
 
 from gaa_mlops.data.build import build_dataset
@@ -18,6 +20,7 @@ from game_eye.weights import save_weights
 
 TINY = {"channels": [8, 8, 8, 16, 16]}
 RECIPE = {"n_train": 6, "n_val": 2, "seed": 0, "crop_margin": [0.1, 0.6], "crop_jitter": 0.15}
+MAGENTA = (255, 0, 255)
 SCREENS = {"screen_sizes": [[256, 144]], "no_close_fraction": 0.3, "distractors": [1, 3],
            "button_width_fraction": [0.08, 0.15], "corner_fraction": 0.7}
 
@@ -122,6 +125,49 @@ def test_mined_build_digest_follows_detector_content_and_is_deterministic(tiny_p
     # mining settings matter only when mining is on
     off = {**RECIPE, "hard_negatives": {"detector": None, "negative_share": 0.9}}
     assert _build(pdir, names, tmp_path / "a", off).digest == plain.digest
+
+
+def _field_project(pdir, mine_proposals=True):
+    """A detection project of two flat magenta frames without a button (``gaa_mlops.label import``
+    writes ``mine_proposals: true`` into a field project)."""
+    folder = pdir / "field_tiny"
+    (folder / "images").mkdir(parents=True)
+    images = []
+    for i in range(2):
+        Image.new("RGB", (144, 256), MAGENTA).save(folder / "images" / f"f{i}.png")
+        images.append({"id": i + 1, "file_name": f"images/f{i}.png", "width": 144, "height": 256})
+    (folder / "annotations.json").write_text(json.dumps({"images": images, "annotations": [],
+                                                         "categories": [{"id": 1, "name": "close"}]}))
+    (folder / "project.yaml").write_text(yaml.safe_dump({
+        "name": "field_tiny", "task": "detection", "description": "field frames", "sources": ["images/*"],
+        "annotations": "annotations.json", "mine_proposals": mine_proposals, "augment": {"weight": 3.0}}))
+    return "field_tiny"
+
+
+def test_field_frames_are_mined_as_they_are(tiny_projects, tmp_path):
+    pdir, names = tiny_projects
+    det = _detector(tmp_path / "ssd.pth")
+    mined = _build(pdir, [*names, _field_project(pdir)], tmp_path / "a", _mining(det, screenshot_share=1.0))
+    drawn = mined.manifest["mining"]["train"]
+    assert sum(drawn["from_screenshots"].values()) == drawn["screens"]
+    assert set(drawn["from_screenshots"]) <= {"f0.png", "f1.png"}
+    # every false proposal the detector made on a field frame is cut from it: magenta, black past its
+    # edges, and their blends (r == b, no green)
+    for crop in _pixels(mined):
+        crop = crop.astype(int)
+        assert crop[..., 1].max() == 0 and np.array_equal(crop[..., 0], crop[..., 2]) and crop.max() > 0
+    half = _build(pdir, [*names, "field_tiny"], tmp_path / "a", _mining(det))       # the default share
+    assert 0 < sum(half.manifest["mining"]["train"].get("from_screenshots", {}).values()) \
+        < half.manifest["mining"]["train"]["screens"]
+    # the same frames without the key are not mined, and a set without such frames draws as before
+    shutil.rmtree(pdir / "field_tiny")
+    unmarked = _build(pdir, [*names, _field_project(pdir, mine_proposals=False)], tmp_path / "a",
+                      _mining(det, screenshot_share=1.0))
+    assert "from_screenshots" not in unmarked.manifest["mining"]["train"]
+    assert unmarked.digest != mined.digest
+    plain = _build(pdir, names, tmp_path / "b", _mining(det))
+    shared = _build(pdir, names, tmp_path / "c", _mining(det, screenshot_share=1.0))
+    assert all(np.array_equal(a, b) for a, b in zip(_pixels(plain), _pixels(shared)))
 
 
 def test_missing_or_bad_mining_detector_fails_naming_it_and_leaves_nothing(tiny_projects, tmp_path):

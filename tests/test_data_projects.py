@@ -56,6 +56,7 @@ def test_wrong_task_value_lists_valid_ones(tiny_projects):
     ({"augment": {"scale": [2, 1]}}, "augment.scale"),
     ({"augment": {"rotat": 3}}, "rotat"),
     ({"colour": 1}, "colour"),
+    ({"mine_proposals": True}, "'mine_proposals' is only for detection"),   # close_tiny is a sprite project
 ])
 def test_bad_keys_are_named(tiny_projects, changes, key):
     pdir, _ = tiny_projects
@@ -80,6 +81,9 @@ def test_a_held_out_project_is_refused_in_a_training_set(tiny_projects):
         load_projects(names, pdir, set_name="ssd")
     _edit(pdir / "shots_tiny", held_out="yes")
     with pytest.raises(ProjectError, match="held_out"):
+        load_project(pdir / "shots_tiny")
+    _edit(pdir / "shots_tiny", held_out=False, mine_proposals="yes")
+    with pytest.raises(ProjectError, match="'mine_proposals' must be true or false"):
         load_project(pdir / "shots_tiny")
 
 

@@ -44,6 +44,7 @@ class Assets:
         self.backgrounds: list[Project] = []
         self.screenshots: list[Screenshot] = []
         self._shot_weight: dict[Path, float] = {}   # a detection screenshot's project recipe weight
+        self.mined_screenshots: list[Screenshot] = []   # of projects with mine_proposals: true
         for p in sorted(projects, key=lambda p: p.name):
             if p.task == "classification":
                 self.sprites.setdefault(sprite_key(p.label), []).append(p)
@@ -52,6 +53,8 @@ class Assets:
             elif p.task == "detection":
                 self.screenshots.extend(p.screenshots)
                 self._shot_weight.update((s.path, max(p.augment.weight, 0.0)) for s in p.screenshots)
+                if p.mine_proposals:
+                    self.mined_screenshots.extend(p.screenshots)
         self.boxed_screenshots = [s for s in self.screenshots if s.boxes]
 
     # --- choices -------------------------------------------------------------------------------

@@ -104,8 +104,9 @@ def _run_job(job: tuple) -> tuple:
     kind, split, cls, idx, payload = job
     if kind == "mine":
         rng = np.random.default_rng([int(_W["recipe"].get("seed", 0)), _SPLIT_CODE[split], MINE_STREAM, int(idx)])
-        crops = _W["miner"].mine_screen(rng, _W["assets"], _W["image_size"][0], negative_class(_W["classes"]))
-        return (split, None, idx, {c: [np.asarray(im) for im in ims] for c, ims in crops.items()})
+        crops, source = _W["miner"].mine_screen(rng, _W["assets"], _W["image_size"][0],
+                                                negative_class(_W["classes"]))
+        return (split, source, idx, {c: [np.asarray(im) for im in ims] for c, ims in crops.items()})
     rng = _sample_rng(_W["recipe"].get("seed", 0), split, _W["classes"].index(cls) if cls else 0, idx)
     if kind == "crop":
         img = make_crop(rng, _W["assets"], _W["recipe"], cls, _W["image_size"][0], _W["targets"])
@@ -336,10 +337,13 @@ def _mine_split(run, split: str, quota: dict[str, int], n: int, out: Path, bar) 
     need = {c: q for c, q in quota.items() if q > 0}
     taken = {c: 0 for c in need}
     screens, limit = 0, MAX_SCREENS_PER_CROP * sum(need.values())
+    from_screenshots: dict[str, int] = {}     # mine_proposals screenshots among the screens, by file
     while screens < limit and any(taken[c] < need[c] for c in need):
         missing = sum(need[c] - taken[c] for c in need)
         batch = range(screens, min(limit, screens + max(16, missing // 2)))
-        for _, _, _, crops in run([("mine", split, None, j, None) for j in batch]):
+        for _, source, _, crops in run([("mine", split, None, j, None) for j in batch]):
+            if source is not None:
+                from_screenshots[Path(source).name] = from_screenshots.get(Path(source).name, 0) + 1
             for c, arrays in crops.items():
                 for arr in arrays:
                     if c in need and taken[c] < need[c]:
@@ -354,7 +358,10 @@ def _mine_split(run, split: str, quota: dict[str, int], n: int, out: Path, bar) 
         for r in run(jobs):
             written.append(r)
             bar.update()
-    return written, {"screens": screens, "mined": taken, "ordinary_instead": fallback}
+    log = {"screens": screens, "mined": taken, "ordinary_instead": fallback}
+    if from_screenshots:
+        log["from_screenshots"] = dict(sorted(from_screenshots.items()))
+    return written, log
 
 
 def _archive(directory: Path, name: str) -> None:

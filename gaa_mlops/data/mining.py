@@ -8,6 +8,12 @@ most of those. :class:`ProposalMiner` composes full-resolution screens from the 
 code path as the server: threshold, NMS, top-K) and cuts the crop with the runtime crop policy
 (:func:`game_eye.crops.verifier_crop` at the recipe's ``runtime_crop_margin``).
 
+Detection projects marked ``mine_proposals: true`` (the field frames ``gaa_mlops.label import``
+writes) are mined as they are: a share of the mined screens (``screenshot_share``) is one of their
+screenshots, drawn by project weight, so GameEye's own false proposals on real frames become
+negatives and its boxes of their real buttons positives. A set without such a project mines
+exactly what it mined before.
+
 Recipe (``model.dataset.hard_negatives`` of the verifier)::
 
     detector: null            # detector weights (file | models:/... | runs:/...); null: no mining
@@ -16,6 +22,8 @@ Recipe (``model.dataset.hard_negatives`` of the verifier)::
     positive_share: 0.3       # share of close crops mined from proposals on the true button
     top_k: 5                  # the detector's best proposals per screen mined from (absent: 5, what
                               # mining used before the key; cached datasets keep meaning that)
+    screenshot_share: 0.5     # of the mined screens: a screenshot of a mine_proposals project, when
+                              # the set has one (absent: 0.5)
     screens: {...}            # compose_screen recipe of the mined screens (screen_sizes, distractors ...)
 """
 from __future__ import annotations
@@ -38,6 +46,7 @@ NEGATIVE_MAX_IOU = 0.1        # a proposal this far from the true button is a fa
 POSITIVE_MIN_IOU = 0.5        # a proposal this close to it is the detector's box of the button
 DEFAULT_SCREEN_SIZES = [[1280, 720], [1600, 720], [2340, 1080]]
 LEGACY_TOP_K = 5              # proposals per screen a recipe without ``hard_negatives.top_k`` mines
+SCREENSHOT_SHARE = 0.5        # mined screens taken from mine_proposals screenshots, when there are any
 
 
 # Plain Python, not torchvision.ops.box_iou: this runs in the builder's forked pool workers, where a
@@ -85,6 +94,7 @@ class ProposalMiner:
         hn = recipe.get("hard_negatives") or {}
         self.negative_share = float(hn.get("negative_share", 0.5))
         self.positive_share = float(hn.get("positive_share", 0.3))
+        self.screenshot_share = float(hn.get("screenshot_share", SCREENSHOT_SHARE))
         self.screen_recipe = dict(hn.get("screens") or {})
         self.screen_sizes = self.screen_recipe.pop("screen_sizes", None) or DEFAULT_SCREEN_SIZES
         self.margin = runtime_margin(recipe)
@@ -98,14 +108,23 @@ class ProposalMiner:
         return self.positive_share if label in self.eye.labels else 0.0
 
     def mine_screen(self, rng: np.random.Generator, assets: Assets, size: int,
-                    negative_label: str) -> dict[str, list[Image.Image]]:
-        """Compose one screen, run the detector on it and cut ``size`` x ``size`` crops: under
-        ``negative_label`` proposals of any class away from every true box (at most
-        ``NEGATIVES_PER_SCREEN``, drawn at random), under each target class one proposal of that
-        class on a true box of it (if any)."""
-        H, W = (int(v) for v in self.screen_sizes[int(rng.integers(len(self.screen_sizes)))])
-        screen, truth, truth_labels = compose_screen(rng, assets, {**self.screen_recipe, "screen_sizes": [[H, W]]},
-                                                     (H, W))
+                    negative_label: str) -> tuple[dict[str, list[Image.Image]], Optional[str]]:
+        """Take one screen (composed, or a ``mine_proposals`` screenshot, see the module doc), run the
+        detector on it and cut ``size`` x ``size`` crops: under ``negative_label`` proposals of any
+        class away from every true box (at most ``NEGATIVES_PER_SCREEN``, drawn at random), under
+        each target class one proposal of that class on a true box of it (if any). Returns the
+        crops and the screenshot's path (None for a composed screen)."""
+        source = None
+        # no draw at all without such screenshots: the composed screens stay those of before
+        if assets.mined_screenshots and rng.random() < self.screenshot_share:
+            shot = assets.pick_screenshot(rng, assets.mined_screenshots)
+            screen = assets.screenshot_image(shot)
+            truth, truth_labels = list(shot.boxes), [shot.label_of(i) for i in range(len(shot.boxes))]
+            source = str(shot.path)
+        else:
+            H, W = (int(v) for v in self.screen_sizes[int(rng.integers(len(self.screen_sizes)))])
+            screen, truth, truth_labels = compose_screen(rng, assets,
+                                                         {**self.screen_recipe, "screen_sizes": [[H, W]]}, (H, W))
         out: dict[str, list[Image.Image]] = {negative_label: []}
         negatives = []
         for c in self.eye.labels:
@@ -118,4 +137,4 @@ class ProposalMiner:
                 out[c] = [verifier_crop(screen, box, size, self.margin)]
         for i in rng.permutation(len(negatives))[:NEGATIVES_PER_SCREEN]:
             out[negative_label].append(verifier_crop(screen, negatives[int(i)], size, self.margin))
-        return out
+        return out, source
