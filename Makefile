@@ -3,6 +3,7 @@
 #   make test   set up, then run the test suite
 #   make demo   set up, then run the whole pipeline on the quick experiment (a first look in minutes)
 #   make assets render the icon projects (close_icons, neg_icons, eval_designs) from pinned sources
+#   make label-studio  the Label Studio server (own venv) and its SDK, for gaa_mlops.label --server and its tests
 # All are idempotent: a second run skips the setup that is already done.
 
 PY := .venv/bin/python
@@ -21,7 +22,7 @@ ASSET_OUTPUTS := projects/close_icons/images/manifest.json projects/neg_icons/im
 	projects/eval_designs/annotations.json
 ASSETS_STAMP := $(ICONS)/.assets-$(shell cat $(ASSET_INPUTS) 2>/dev/null | sha256sum | cut -c1-12)
 
-.PHONY: setup system-packages assets test test-all demo full bench lint clean-outputs
+.PHONY: setup system-packages assets label-studio test test-all demo full bench lint clean-outputs
 
 system-packages:
 	@command -v /usr/sbin/sshd >/dev/null 2>&1 || { \
@@ -57,15 +58,30 @@ $(ASSETS_STAMP): $(if $(filter-out $(wildcard $(ASSET_OUTPUTS)),$(ASSET_OUTPUTS)
 
 assets: $(ASSETS_STAMP)
 
+# The Label Studio server in its own venv (.venv-label-studio: its Django stack stays out of the
+# training venv), every package pinned and installed --no-deps so pip resolves nothing; and its SDK
+# (the label-studio extra, for gaa_mlops.label --server) in .venv. About a minute the first time.
+LS_VENV := .venv-label-studio
+LS_STAMP := $(LS_VENV)/.gaa-$(shell cat constraints/label-studio-server.txt constraints/label-studio-sdk.txt | sha256sum | cut -c1-12)
+
+$(LS_STAMP): | $(STAMP)
+	@test -x $(LS_VENV)/bin/python || python3 -m venv $(LS_VENV)
+	$(LS_VENV)/bin/python -m pip install -q --no-deps -r constraints/label-studio-server.txt
+	$(PY) -m pip install -q -e ".[test,speed,label-studio]" -c constraints/label-studio-sdk.txt
+	@rm -f $(LS_VENV)/.gaa-* && touch $@
+
+label-studio: $(LS_STAMP)
+
 FORCE:
 
 setup: system-packages $(STAMP) assets
 
-test: setup
-	$(PY) -m pytest -q -n 2 -m "not slow"
+# --dist loadgroup: tests marked xdist_group share a worker (one Label Studio server, not two)
+test: setup label-studio
+	$(PY) -m pytest -q -n 2 --dist loadgroup -m "not slow"
 
-test-all: setup
-	$(PY) -m pytest -q -n 2
+test-all: setup label-studio
+	$(PY) -m pytest -q -n 2 --dist loadgroup
 
 demo: setup
 	$(PY) -m gaa_mlops.pipeline experiment=quick

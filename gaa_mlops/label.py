@@ -3,6 +3,10 @@
     python -m gaa_mlops.label export field/               # writes field/label-studio/{config.xml,tasks.json}
     python -m gaa_mlops.label import export.json --project field_2026_12 [--held-out] [--weight 3]
 
+    export LABEL_STUDIO_API_KEY=...                       # the same through a Label Studio server's API
+    python -m gaa_mlops.label export field/ --server http://127.0.0.1:8080 [--ls-project gaa-field-field]
+    python -m gaa_mlops.label import gaa-field-field --server http://127.0.0.1:8080 --project field_2026_12
+
 ``export DIR`` reads the frames ``game_eye serve --record DIR`` kept (``game_eye.record``) and writes
 a Label Studio project's two files: ``config.xml``, the labelling interface (a RectangleLabels
 choice per class the models know, and a "no target" choice for a screen without one), and
@@ -12,6 +16,8 @@ project, paste ``config.xml`` (Settings → Labeling Interface), add the folder 
 (Label Studio started with ``LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED=true`` and
 ``LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT`` at or above DIR), import ``tasks.json``, label, and
 export as JSON. ``DIR/.exported.json`` remembers what was exported: a frame is never exported twice.
+With ``--server`` the project (config, Local Storage on DIR, the tasks) is made through the SDK
+(:mod:`gaa_mlops.label_studio`), and ``import`` takes the project's id or title instead of a file.
 
 ``import EXPORT --project NAME`` turns that export into ``projects/NAME`` (project.yaml, the frames
 in ``images/``, COCO ``annotations.json``): a detection project like any other, which the dataset
@@ -20,8 +26,10 @@ a task nobody labelled yet is left out (and counted). Boxes come back pixel-exac
 keeps percentages of the original size, turned back into pixels and rounded to 1/1000 px.
 ``--held-out`` makes an evaluation set (``held_out: true``: no training set may include it);
 otherwise ``--weight`` (default 3) is the project's recipe weight, so field frames weigh more than
-synthetic screens. Importing the same export again changes nothing; a later export of the same
-frames adds the new ones and updates the changed ones. Nothing is written unless the whole export
+synthetic screens, and ``mine_proposals: true`` makes the verifier's hard-example mining run the
+detector on them (its false proposals on real frames become negatives). Importing the same export
+again changes nothing; a later export of the same frames adds the new ones and updates the changed
+ones. Nothing is written unless the whole export
 is valid; every problem names its task id (a box outside the image, an unknown label, a missing
 image, an empty export).
 """
@@ -42,6 +50,7 @@ from xml.sax.saxutils import quoteattr
 import yaml
 
 from gaa_mlops.data.coco import coco_box, write_coco
+from gaa_mlops.label_studio import API_KEY_ENV, LabelStudioServer
 from gaa_mlops.projects import ProjectError, check_label
 
 DEFAULT_PROJECTS_DIR = Path(__file__).resolve().parents[1] / "projects"
@@ -107,9 +116,12 @@ def frame_task(doc: dict[str, Any], image: Path, classes: list[str], document_ro
                                                                     default=0.0), "result": result}]}
 
 
-def export_frames(folder: Path, document_root: Optional[Path] = None,
-                  classes: Optional[list[str]] = None) -> dict[str, Any]:
-    """Write ``folder/label-studio/{config.xml,tasks.json}`` for the frames not exported before."""
+def export_frames(folder: Path, document_root: Optional[Path] = None, classes: Optional[list[str]] = None,
+                  server=None, ls_project: Optional[str] = None) -> dict[str, Any]:
+    """Write ``folder/label-studio/{config.xml,tasks.json}`` for the frames not exported before; with
+    ``server`` (a :class:`gaa_mlops.label_studio.LabelStudioServer`) also create or update its project
+    ``ls_project`` (default ``gaa-field-<folder name>``) and import the tasks there. A frame counts as
+    exported only once that import succeeded."""
     folder = Path(folder)
     if not folder.is_dir():
         raise LabelError(f"{folder}: no such recording folder (game_eye serve --record DIR)")
@@ -131,11 +143,18 @@ def export_frames(folder: Path, document_root: Optional[Path] = None,
     out.mkdir(exist_ok=True)
     from game_eye.atomic import atomic_write_bytes
 
-    atomic_write_bytes(out / "config.xml", labelling_config(classes).encode())
+    config = labelling_config(classes)
+    atomic_write_bytes(out / "config.xml", config.encode())
     atomic_write_bytes(out / "tasks.json", json.dumps(tasks, indent=1).encode())
+    summary = {"tasks": len(tasks), "skipped_already_exported": len(frames) - len(new), "classes": classes,
+               "config": str(out / "config.xml"), "tasks_file": str(out / "tasks.json")}
+    if server is not None:
+        title = ls_project or f"gaa-field-{folder.resolve().name}"
+        project_id = server.ensure_project(title, config, folder)
+        summary |= {"server": server.url, "ls_project": title, "ls_project_id": project_id,
+                    "imported_to_server": server.import_tasks(project_id, tasks)}
     atomic_write_bytes(ledger_path, json.dumps(sorted(done | {t["data"]["frame"] for t in tasks})).encode())
-    return {"tasks": len(tasks), "skipped_already_exported": len(frames) - len(new), "classes": classes,
-            "config": str(out / "config.xml"), "tasks_file": str(out / "tasks.json")}
+    return summary
 
 
 # ---------------------------------------------------------------------------------------- import
@@ -241,6 +260,9 @@ def _project_yaml(name: str, held_out: bool, weight: float, source: str, n: int)
            "description": f"Field screenshots recorded by GameEye and labelled in Label Studio ({n} frames; "
                           f"last import: {source}). {role}",
            "sources": ["images/*"], "annotations": "annotations.json", "held_out": held_out,
+           # the verifier's mining runs the detector on these frames: its false proposals on them are
+           # the hard negatives that matter most
+           "mine_proposals": not held_out,
            "augment": {"scale": [1.0, 1.0], "rotate": 0, "color_jitter": 0.0, "hflip": False,
                        "weight": 1.0 if held_out else float(weight)}}
     return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
@@ -254,7 +276,24 @@ def import_export(export: Path, project: str, projects_dir: Path = DEFAULT_PROJE
         tasks = json.loads(Path(export).read_text())
     except (OSError, ValueError) as exc:
         raise LabelError(f"{export}: cannot read a Label Studio JSON export: {exc}") from None
-    frames, unlabelled = parse_export(tasks, str(export))
+    return import_tasks(tasks, str(export), project, projects_dir, held_out, weight)
+
+
+def import_from_server(server, ls_project: str, project: str, projects_dir: Path = DEFAULT_PROJECTS_DIR,
+                       held_out: bool = False, weight: float = FIELD_WEIGHT) -> dict[str, Any]:
+    """``import_export`` of the JSON export that ``server`` gives for its project ``ls_project`` (id or title)."""
+    check_label(Path(projects_dir), "--project", project)
+    tasks = server.export(ls_project)
+    return import_tasks(tasks, f"Label Studio project {ls_project!r} at {server.url}", project, projects_dir,
+                        held_out, weight)
+
+
+def import_tasks(tasks: Any, where: str, project: str, projects_dir: Path = DEFAULT_PROJECTS_DIR,
+                 held_out: bool = False, weight: float = FIELD_WEIGHT) -> dict[str, Any]:
+    """Write (or update) ``projects_dir/project`` from the tasks of a Label Studio JSON export
+    (``where`` names them in errors)."""
+    check_label(Path(projects_dir), "--project", project)
+    frames, unlabelled = parse_export(tasks, where)
     root = Path(projects_dir) / project
     if root.exists() and not (root / "project.yaml").is_file():
         raise LabelError(f"{root} exists but is not a project; choose another --project")
@@ -271,7 +310,7 @@ def import_export(export: Path, project: str, projects_dir: Path = DEFAULT_PROJE
     summary = {"project": str(root), "frames": len(shots), "imported": len(frames), "not_labelled": unlabelled}
     if before == after and (root / "project.yaml").is_file():
         return {**summary, "changed": False}
-    _write_project(root, project, shots, held_out, weight, str(export))
+    _write_project(root, project, shots, held_out, weight, where)
     return {**summary, "changed": True}
 
 
@@ -319,19 +358,29 @@ def main(argv: Optional[list[str]] = None) -> int:
     e.add_argument("--document-root", type=Path, default=None,
                    help="Label Studio's LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT (default: the folder itself)")
     e.add_argument("--classes", default=None, help="comma-separated classes to label (default: what the frames saw)")
+    e.add_argument("--server", default=None, metavar="URL",
+                   help="also create/update the project on this Label Studio server and import the tasks "
+                        f"(API key from ${API_KEY_ENV})")
+    e.add_argument("--ls-project", default=None, metavar="TITLE",
+                   help="the Label Studio project's title (default: gaa-field-<folder name>)")
     i = sub.add_parser("import", help="a Label Studio JSON export -> projects/NAME")
-    i.add_argument("export", type=Path, help="the JSON file Label Studio exported")
+    i.add_argument("export", help="the JSON file Label Studio exported; with --server: the project's id or title")
+    i.add_argument("--server", default=None, metavar="URL",
+                   help=f"download the export from this Label Studio server (API key from ${API_KEY_ENV})")
     i.add_argument("--project", required=True, help="the detection project to write, e.g. field_2026_12")
     i.add_argument("--held-out", action="store_true", help="an evaluation set: never part of a training set")
     i.add_argument("--weight", type=float, default=FIELD_WEIGHT, help="recipe weight of a training project")
     i.add_argument("--projects-dir", type=Path, default=DEFAULT_PROJECTS_DIR)
     args = p.parse_args(argv)
     try:
+        server = LabelStudioServer(args.server) if args.server else None
         if args.command == "export":
             classes = [c.strip() for c in args.classes.split(",")] if args.classes else None
-            out = export_frames(args.folder, args.document_root, classes)
+            out = export_frames(args.folder, args.document_root, classes, server, args.ls_project)
+        elif server is not None:
+            out = import_from_server(server, args.export, args.project, args.projects_dir, args.held_out, args.weight)
         else:
-            out = import_export(args.export, args.project, args.projects_dir, args.held_out, args.weight)
+            out = import_export(Path(args.export), args.project, args.projects_dir, args.held_out, args.weight)
     except ProjectError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

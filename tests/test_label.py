@@ -97,6 +97,7 @@ def test_the_round_trip_keeps_every_box_pixel_exact(field, tmp_path):
     assert out == {**out, "frames": 3, "imported": 3, "not_labelled": 1, "changed": True}
     project = load_project(tmp_path / "projects" / "field_test")
     assert project.task == "detection" and not project.held_out and project.augment.weight == 3.0
+    assert project.mine_proposals   # the verifier's mining runs the detector on field frames
     boxes = sorted(s.boxes for s in project.screenshots)
     assert boxes == sorted([(), (tuple(GAMEEYE_BOX),), (tuple(LABELLER_BOX),)])   # exactly, not approximately
     first = sorted(field.glob("*.png"))[0]
@@ -144,7 +145,7 @@ def test_a_held_out_field_set_never_trains(field, tmp_path):
     export = _export(field, tmp_path)
     import_export(export, "field_eval", tmp_path / "projects", held_out=True)
     doc = yaml.safe_load((tmp_path / "projects" / "field_eval" / "project.yaml").read_text())
-    assert doc["held_out"] is True
+    assert doc["held_out"] is True and doc["mine_proposals"] is False
     with pytest.raises(ProjectError, match="held out"):
         load_projects(["field_eval"], tmp_path / "projects", set_name="ssd")
     with pytest.raises(LabelError, match="held out"):  # the same frames cannot slip into training by re-import
