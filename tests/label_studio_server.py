@@ -16,7 +16,7 @@ import subprocess
 import urllib.request
 from pathlib import Path
 
-from tests.pg_server import _stop, _wait, free_port
+from tests.pg_server import _stop, _wait, free_port, launched
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_EXECUTABLE = REPO / ".venv-label-studio" / "bin" / "label-studio"
@@ -42,13 +42,7 @@ class LabelStudio:
 
     @classmethod
     def start(cls, root: Path, frames_root: Path) -> "LabelStudio":
-        server = cls(root, frames_root)
-        try:
-            server._launch()
-        except BaseException:
-            server.stop()
-            raise
-        return server
+        return launched(cls(root, frames_root))
 
     def _launch(self) -> None:
         exe = executable()

@@ -88,6 +88,16 @@ def _stop(proc: subprocess.Popen | None, timeout: float = 20) -> None:
         proc.wait(10)
 
 
+def launched(server):
+    """``server._launch()``, or its ``stop()`` (nothing left running) and the error; returns the server."""
+    try:
+        server._launch()
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
 class PostgresServer:
     def __init__(self, root: Path | None = None):
         import tempfile
@@ -99,13 +109,7 @@ class PostgresServer:
 
     @classmethod
     def start(cls, root: Path | None = None) -> "PostgresServer":
-        server = cls(root)
-        try:
-            server._launch()
-        except BaseException:
-            server.stop()
-            raise
-        return server
+        return launched(cls(root))
 
     def uri(self, db: str = "postgres") -> str:
         return f"postgresql+psycopg2://{PG_USER}@127.0.0.1:{self.port}/{db}"  # SQLAlchemy 2.1 defaults to psycopg 3
