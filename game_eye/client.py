@@ -22,7 +22,8 @@ How it gets there:
     output in ``server_log``), and waits for ``/health``. A port that answers but is not GameEye is
     an error, not a server to start.
   * A dropped connection or a dead server is reconnected (restarting the server when it is gone)
-    and the request sent once more; a request that times out is not resent.
+    and the request sent again, up to three times with short pauses; a request that times out is
+    not resent.
   * Every answer names the weights that made it (``X-GameEye-Weights``); the client logs when they
     change (a deploy) and keeps the last in ``weights``; ``health()`` gives their versions.
 
@@ -58,6 +59,10 @@ DEFAULT_SERVER_LOG = "/tmp/game_eye_serve.log"
 WEIGHTS_HEADER = "X-GameEye-Weights"  # as game_eye.serve sends them (not imported: the client needs no models)
 FRAME_HEADER = "X-GameEye-Frame"
 STAGES = ("connect", "host key", "auth", "server start", "request")
+# Pauses before each resend of a request whose connection was lost. More than one resend: a killed
+# server's listening socket can outlive its main thread for a moment (its other threads still
+# exiting), so the first reconnect may reach a dying server.
+RETRY_PAUSES_S = (0.1, 0.4, 1.0)
 
 ImageInput = Union[bytes, bytearray, memoryview, str, os.PathLike, Any]
 
@@ -287,11 +292,12 @@ class GameEyeClient:
             self.weights = weights
 
     def _call(self, method: str, path: str, body: bytes = b"") -> tuple[int, Any]:
-        """One request; a dropped connection or dead server is reconnected and the request sent again once."""
+        """One request; a dropped connection or dead server is reconnected and the request sent again,
+        up to ``len(RETRY_PAUSES_S)`` more times, after a short pause each."""
         import paramiko
 
         with self._lock:
-            for attempt in (1, 2):
+            for attempt in range(len(RETRY_PAUSES_S) + 1):
                 try:
                     self._http_connection()
                     status, headers, doc = self._exchange(method, path, body)
@@ -300,22 +306,31 @@ class GameEyeClient:
                 except (socket.timeout, TimeoutError):
                     self._drop_http()
                     raise self._error("request", f"no answer within {self.request_timeout:.0f} s") from None
-                except (OSError, EOFError, http.client.HTTPException) as exc:
-                    self._drop_http()
-                    if attempt == 2:
-                        raise self._error("request", f"connection lost twice: {type(exc).__name__}: {exc}") from None
+                except (OSError, EOFError, http.client.HTTPException, paramiko.SSHException) as exc:
+                    self._drop_lost(exc)
+                    if attempt == len(RETRY_PAUSES_S):
+                        raise self._error("request", f"connection lost {attempt + 1} times: "
+                                                     f"{type(exc).__name__}: {exc}") from None
                     log.info("GameEye on %s: connection lost (%s); reconnecting", self.where, type(exc).__name__)
-                    continue
-                except paramiko.SSHException as exc:  # the transport died under us
-                    self._drop_ssh()
-                    if attempt == 2:
-                        raise self._error("request", f"{type(exc).__name__}: {exc}") from None
+                    time.sleep(RETRY_PAUSES_S[attempt])
                     continue
                 self._note_weights(headers.get(WEIGHTS_HEADER))
                 if path.startswith("/detect"):
                     self.last_frame = headers.get(FRAME_HEADER)
                 return status, doc
         raise AssertionError("unreachable")
+
+    def _drop_lost(self, exc: BaseException) -> None:
+        """After a lost request: the HTTP channel always goes; the SSH connection too when the
+        transport failed (EOFError, SSHException) or is no longer active. paramiko notices a dead
+        socket on its reader thread, so ``is_active()`` can still say True just after the loss:
+        the transport's own exceptions are trusted over it."""
+        import paramiko
+
+        self._drop_http()
+        transport = self._ssh.get_transport() if self._ssh is not None else None
+        if isinstance(exc, (EOFError, paramiko.SSHException)) or transport is None or not transport.is_active():
+            self._drop_ssh()
 
     # ------------------------------------------------------------------ public
     def detect(self, image: ImageInput, name: Optional[str] = None, regions: Optional[str] = None) -> dict[str, Any]:

@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -145,6 +146,44 @@ def test_a_killed_server_is_restarted_and_the_next_call_answers(shots, remote):
         again = eye.detect(shots["images"][0])  # same client object, same SSH connection
         _same(again, first)
         assert eye.health()["pid"] != pid
+
+
+def _dying_listener(port, closes):
+    """A listener on ``port`` that accepts ``closes`` connections and shuts each at once, then stops
+    listening: a killed server whose socket outlives its main thread for a moment."""
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    deadline = time.monotonic() + 10
+    while True:  # until the killed server's socket is gone
+        try:
+            listener.bind(("127.0.0.1", port))
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+    listener.listen(4)
+
+    def serve():
+        for _ in range(closes):
+            conn, _ = listener.accept()
+            conn.close()
+        listener.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_server_dying_slowly_is_waited_out_and_restarted(shots, remote):
+    with GameEyeClient(**remote) as eye:
+        first = eye.detect(shots["images"][0])
+        os.kill(eye.health()["pid"], signal.SIGKILL)
+        dying = _dying_listener(remote["serve_port"], closes=2)
+        again = eye.detect(shots["images"][0])  # lost, reaches the dying port twice, then restarts
+        dying.join(timeout=5)
+        assert not dying.is_alive()  # both dying connections were made: the resends really happened
+        _same(again, first)
 
 
 def test_a_dropped_ssh_connection_is_reconnected(shots, remote):
