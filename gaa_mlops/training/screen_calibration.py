@@ -14,7 +14,7 @@ Settings (``trainer.calibration``)::
 
     screens: 800                  # composed screens; 0 turns this step off
     screen_no_close_fraction: 0.5 # share of screens without a close button (false taps are measured there)
-    max_false_tap_rate: 0.01
+    max_false_tap_rate: 0.005
     max_wrong_tap_rate: 0.02
 
 Only the ``close`` class is calibrated this way; other classes keep their crop thresholds.
@@ -88,7 +88,7 @@ def calibrate_on_screens(detector_weights: str | Path, verifier_weights: str | P
         truths.append(truth)
         proposals.append([Proposal(b, float(s), float(p)) for b, s, p in zip(boxes.tolist(), scores.tolist(), probs)])
     curve = verifier_operating_curve(truths, proposals, thresholds)
-    threshold, met = choose_threshold(curve, crop_threshold, float(settings.get("max_false_tap_rate", 0.01)),
+    threshold, met = choose_threshold(curve, crop_threshold, float(settings.get("max_false_tap_rate", 0.005)),
                                       float(settings.get("max_wrong_tap_rate", 0.02)))
     at = verifier_operating_curve(truths, proposals, [threshold])
     return ScreenCalibration(threshold=threshold, met_limits=met, curve=curve, screens=n,
