@@ -307,7 +307,13 @@ class GameEyeClient:
                     self._drop_http()
                     raise self._error("request", f"no answer within {self.request_timeout:.0f} s") from None
                 except (OSError, EOFError, http.client.HTTPException, paramiko.SSHException) as exc:
-                    self._drop_lost(exc)
+                    # A failed transport (EOFError, SSHException) goes with its SSH connection: paramiko
+                    # notices a dead socket on its reader thread, so is_active() can still say True just
+                    # after the loss. A transport already inactive is replaced by _transport() anyway.
+                    if isinstance(exc, (EOFError, paramiko.SSHException)):
+                        self._drop_ssh()
+                    else:
+                        self._drop_http()
                     if attempt == len(RETRY_PAUSES_S):
                         raise self._error("request", f"connection lost {attempt + 1} times: "
                                                      f"{type(exc).__name__}: {exc}") from None
@@ -319,18 +325,6 @@ class GameEyeClient:
                     self.last_frame = headers.get(FRAME_HEADER)
                 return status, doc
         raise AssertionError("unreachable")
-
-    def _drop_lost(self, exc: BaseException) -> None:
-        """After a lost request: the HTTP channel always goes; the SSH connection too when the
-        transport failed (EOFError, SSHException) or is no longer active. paramiko notices a dead
-        socket on its reader thread, so ``is_active()`` can still say True just after the loss:
-        the transport's own exceptions are trusted over it."""
-        import paramiko
-
-        self._drop_http()
-        transport = self._ssh.get_transport() if self._ssh is not None else None
-        if isinstance(exc, (EOFError, paramiko.SSHException)) or transport is None or not transport.is_active():
-            self._drop_ssh()
 
     # ------------------------------------------------------------------ public
     def detect(self, image: ImageInput, name: Optional[str] = None, regions: Optional[str] = None) -> dict[str, Any]:
