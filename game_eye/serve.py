@@ -312,6 +312,9 @@ def make_handler(engines: Engines, path_root: Optional[Path], recorder=None):
     return Handler
 
 
+LISTEN_BACKLOG = 128
+
+
 def main(argv: list[str]) -> int:
     """``python -m game_eye serve ...`` (see the module docstring); returns the exit code."""
     from http.server import ThreadingHTTPServer
@@ -340,7 +343,10 @@ def main(argv: list[str]) -> int:
     signature = _file_signature(paths)
     first = load_or_exit(args)  # a bad file at start is exit 2 with one line; later ones keep the old models
     engines = Engines(first, lambda: build_engine(args), paths, signature)
-    server = ThreadingHTTPServer((args.host, args.port), make_handler(engines, path_root, recorder))
+    # socketserver's listen backlog is 5: a burst of bots connecting while both cores are busy would
+    # overflow it and get connections reset; they queue on FifoLock instead.
+    server_class = type("GameEyeHTTPServer", (ThreadingHTTPServer,), {"request_queue_size": LISTEN_BACKLOG})
+    server = server_class((args.host, args.port), make_handler(engines, path_root, recorder))
     server.daemon_threads = True
     stop = threading.Event()
     if args.watch_s > 0:
