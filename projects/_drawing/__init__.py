@@ -16,6 +16,7 @@ from .backgrounds import (  # noqa: F401
     BG_KINDS,
     background,
     bg_blobs,
+    bg_board,
     bg_gradient,
     bg_noise,
     bg_scene,
