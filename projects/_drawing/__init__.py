@@ -16,7 +16,6 @@ from .backgrounds import (  # noqa: F401
     BG_KINDS,
     background,
     bg_blobs,
-    bg_board,
     bg_gradient,
     bg_noise,
     bg_scene,

@@ -1,4 +1,4 @@
-"""Screen backgrounds: gradients, blobs, noise, game scenes, video frames, store pages, tile boards."""
+"""Screen backgrounds: gradients, blobs, noise, game scenes, video frames, store pages."""
 from __future__ import annotations
 
 import math
@@ -6,7 +6,7 @@ import math
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from .core import BLACK, COLOURS, FONT_LATIN, WHITE, font, lerp, pick, rand_colour
+from .core import BLACK, WHITE, lerp, pick, rand_colour
 
 
 def bg_gradient(rng, W, H):
@@ -130,75 +130,8 @@ def bg_store(rng, W, H):
     return im
 
 
-BOARD_STYLES = ("gems", "gems", "slots", "levels", "checker")   # gems twice: the commonest board
-
-
-def _tile(d, rng, style, box, colour, number):
-    """One board cell: a gem of some shape, an inventory slot, a numbered level button or a square."""
-    x0, y0, x1, y1 = box
-    w = x1 - x0
-    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    if style == "gems":
-        shape = pick(rng, ["round", "round", "circle", "diamond", "hexagon"])
-        if shape == "round":
-            d.rounded_rectangle(box, radius=w * rng.uniform(0.08, 0.3), fill=colour)
-        elif shape == "circle":
-            d.ellipse(box, fill=colour)
-        elif shape == "diamond":
-            d.polygon([(cx, y0), (x1, cy), (cx, y1), (x0, cy)], fill=colour)
-        else:
-            d.polygon([(cx + w / 2 * math.cos(a), cy + w / 2 * math.sin(a))
-                       for a in np.linspace(0, 2 * math.pi, 7)[:-1] + math.pi / 6], fill=colour)
-        if rng.random() < 0.6:      # a glossy highlight, as candy and gem boards have
-            light = tuple(min(255, c + 70) for c in colour)
-            d.ellipse([x0 + w * 0.22, y0 + w * 0.14, x0 + w * 0.55, y0 + w * 0.36], fill=light)
-    elif style == "slots":
-        d.rounded_rectangle(box, radius=w * 0.12, fill=colour, outline=tuple(min(255, c + 80) for c in colour),
-                            width=max(1, int(w * 0.05)))
-        if rng.random() < 0.45:     # an item in the slot
-            r = w * rng.uniform(0.18, 0.32)
-            d.ellipse([cx - r, cy - r, cx + r, cy + r], fill=rand_colour(rng, 60, 255))
-    elif style == "levels":
-        d.rounded_rectangle(box, radius=w * rng.uniform(0.15, 0.5), fill=colour)
-        d.text((cx, cy), str(number), fill=WHITE, font=font(FONT_LATIN["sans_bold"], max(6, int(w * 0.42))),
-               anchor="mm")
-    else:
-        d.rectangle(box, fill=colour)
-
-
-def bg_board(rng, W, H):
-    """A puzzle-game or inventory board over a scene: a grid of gems, slots, numbered levels or a
-    checkerboard. Where four tiles meet, the gaps between them cross, which a detector that has only
-    seen open scenes takes for a thin X or plus."""
-    im = BG_KINDS[pick(rng, ["scene", "blobs", "gradient"])](rng, W, H)
-    d = ImageDraw.Draw(im)
-    style = pick(rng, BOARD_STYLES)
-    cols = int(rng.integers(4, 10))
-    rows = int(rng.integers(4, 11))
-    board_w = W * rng.uniform(0.6, 1.0)
-    pitch = board_w / cols
-    bx0 = (W - board_w) / 2
-    by0 = rng.uniform(0.05 * H, max(0.06 * H, H - rows * pitch - 0.05 * H))
-    gap = 0.0 if style == "checker" else pitch * rng.uniform(0.02, 0.2)
-    if rng.random() < 0.7:          # the board's panel
-        pad = pitch * 0.15
-        panel = rand_colour(rng, 10, 90) if rng.random() < 0.6 else rand_colour(rng, 160, 250)
-        d.rounded_rectangle([bx0 - pad, by0 - pad, bx0 + board_w + pad, by0 + rows * pitch + pad],
-                            radius=pitch * rng.uniform(0.0, 0.4), fill=panel)
-    palette = [pick(rng, COLOURS) if rng.random() < 0.6 else rand_colour(rng, 30, 250)
-               for _ in range(int(rng.integers(2, 7)))]
-    if style == "checker":          # two colours that differ, or there is no board to see
-        palette = [palette[0], tuple(255 - v for v in palette[0]) if palette[1] == palette[0] else palette[1]]
-    for r in range(rows):
-        for c in range(cols):
-            x0, y0 = bx0 + c * pitch + gap / 2, by0 + r * pitch + gap / 2
-            colour = palette[(r + c) % 2] if style == "checker" else pick(rng, palette)
-            _tile(d, rng, style, (x0, y0, x0 + pitch - gap, y0 + pitch - gap), colour, r * cols + c + 1)
-    return im
-
-
 BG_KINDS = {"gradient": bg_gradient, "blobs": bg_blobs, "noise": bg_noise, "scene": bg_scene,
-            "video": bg_video, "store": bg_store, "board": bg_board}
+            "video": bg_video, "store": bg_store}
 
 
 def background(rng, kind: str, W: int, H: int, work_scale: float = 1.0) -> Image.Image:

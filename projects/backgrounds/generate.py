@@ -1,7 +1,6 @@
 """Portrait backgrounds (RGB JPEG q80, 360x640 or 540x960): gradients, blurred colour
 blobs ("photos"), noise textures, game-like scenes, dark video-like frames and light
-app-store-like pages, spread over light and dark; then tile boards (gems, inventory slots,
-numbered levels, checkerboards) from their own seed, so adding them left the first images as they were.
+app-store-like pages, spread over light and dark.
 
 Run: python projects/backgrounds/generate.py
 """
@@ -17,7 +16,6 @@ import _drawing as D  # noqa: E402
 
 KINDS = ["gradient", "blobs", "noise", "scene", "video", "store", "scene", "blobs"]
 N = 40
-N_BOARDS = 12
 
 
 def main():
@@ -31,11 +29,7 @@ def main():
         if kind in ("gradient", "blobs", "noise") and i % 3 == 0:  # push some to the extremes
             im = Image.blend(im, Image.new("RGB", im.size, D.BLACK if i % 2 else D.WHITE), 0.55)
         D.save_jpeg(im, out / f"bg_{i:03d}_{kind}.jpg")
-    board_rng = np.random.default_rng(809)
-    for i in range(N, N + N_BOARDS):
-        W, H = (540, 960) if i % 4 == 0 else (360, 640)
-        D.save_jpeg(D.background(board_rng, "board", W, H), out / f"bg_{i:03d}_board.jpg")
-    print(f"{N + N_BOARDS} backgrounds")
+    print(f"{N} backgrounds")
 
 
 if __name__ == "__main__":
