@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .core import BLACK, SS, blur_mask, crop_tight, finish_mask, font, over, shift, to_image
+from .core import (BLACK, COLOURS, GREYS, SS, WHITE, blur_mask, crop_tight, finish_mask, font, over, pick, shift,
+                   to_image)
 
 
 def render_text(text: str, font_path: str, px: int, colour, outline=None, outline_w: int = 0,
@@ -41,6 +42,30 @@ def render_text(text: str, font_path: str, px: int, colour, outline=None, outlin
         over(rgb, a, body, outline, alpha)
     over(rgb, a, tm, colour, alpha)
     return crop_tight(to_image(rgb, a), 2)
+
+
+def text_sprite_style(rng, i: int, colours, outline_colours=(BLACK, (60, 20, 0), (20, 20, 80)),
+                      max_outline: int = 4, dark_badge: bool = False) -> dict:
+    """render_text keyword arguments for the i-th sprite of a text-negative project, cycling through
+    plain, outline, shadow, pill, outline + shadow (and a dark badge with ``dark_badge``); colours and
+    outline widths (1 to ``max_outline`` px) drawn from rng. Dark text gets a white outline, light
+    text one of ``outline_colours``."""
+    col = pick(rng, colours)
+    dark = sum(col) < 300
+    kind = i % (6 if dark_badge else 5)
+    kw = dict(colour=col)
+    if kind in (1, 4):
+        kw.update(outline=WHITE if dark else pick(rng, list(outline_colours)),
+                  outline_w=int(rng.integers(1, max_outline + 1)))
+    if kind in (2, 4):
+        kw.update(shadow=dict(alpha=0.6, blur=2, dx=2, dy=2))
+    if kind == 3:
+        kw.update(bg=pick(rng, [BLACK, GREYS[1]] + COLOURS), bg_alpha=float(rng.uniform(0.5, 1.0)),
+                  colour=WHITE)
+    if kind == 5:
+        kw.update(bg=pick(rng, [BLACK, GREYS[0], (30, 30, 60)]), bg_alpha=float(rng.uniform(0.6, 0.95)),
+                  colour=pick(rng, [WHITE, (255, 220, 0)]), bg_pad=float(rng.uniform(0.2, 0.45)))
+    return kw
 
 
 def text_on(screen, xy, text, font_path, px, colour, outline=None, ow=0, anchor="mm"):

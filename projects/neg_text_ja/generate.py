@@ -29,22 +29,6 @@ FONTS = [D.FONT_JA["gothic"], D.FONT_JA["pgothic"], D.FONT_JA["mincho"]]
 COLS = [D.WHITE, D.WHITE, D.BLACK, (255, 220, 0), (230, 40, 40), D.GREYS[1], D.GREYS[3]] + D.COLOURS
 
 
-def style(rng, i):
-    col = D.pick(rng, COLS)
-    dark = sum(col) < 300
-    kind = i % 5  # 0 plain, 1 outline, 2 shadow, 3 pill bg, 4 outline + shadow
-    kw = dict(colour=col)
-    if kind in (1, 4):
-        kw.update(outline=D.WHITE if dark else D.pick(rng, [D.BLACK, (60, 20, 0), (20, 20, 80)]),
-                  outline_w=int(rng.integers(1, 5)))
-    if kind in (2, 4):
-        kw.update(shadow=dict(alpha=0.6, blur=2, dx=2, dy=2))
-    if kind == 3:
-        kw.update(bg=D.pick(rng, [D.BLACK, D.GREYS[1]] + D.COLOURS), bg_alpha=float(rng.uniform(0.5, 1.0)),
-                  colour=D.WHITE)
-    return kw
-
-
 def main():
     rng = np.random.default_rng(505)
     items = []
@@ -56,7 +40,7 @@ def main():
     out = []
     for i, (text, kind) in enumerate(items):
         px = int(rng.integers(48, 110)) if kind == "single" else int(rng.integers(20, 60))
-        img = D.render_text(text, D.pick(rng, FONTS), px, **style(rng, i))
+        img = D.render_text(text, D.pick(rng, FONTS), px, **D.text_sprite_style(rng, i, COLS))
         out.append(D.fit_long_side(img, 48, 128))
     D.save_sprites(HERE, out, "ja")
     print(f"{len(out)} sprites")

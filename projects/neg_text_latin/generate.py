@@ -29,18 +29,7 @@ def main():
     items = X_WORDS * 2 + AD_WORDS * 2
     out = []
     for i, text in enumerate(items):
-        col = D.pick(rng, COLS)
-        dark = sum(col) < 300
-        kind = i % 5
-        kw = dict(colour=col)
-        if kind in (1, 4):
-            kw.update(outline=D.WHITE if dark else D.pick(rng, [D.BLACK, (40, 20, 0)]),
-                      outline_w=int(rng.integers(1, 4)))
-        if kind in (2, 4):
-            kw.update(shadow=dict(alpha=0.6, blur=2, dx=2, dy=2))
-        if kind == 3:
-            kw.update(bg=D.pick(rng, [D.BLACK, D.GREYS[1]] + D.COLOURS), bg_alpha=float(rng.uniform(0.5, 1.0)),
-                      colour=D.WHITE)
+        kw = D.text_sprite_style(rng, i, COLS, outline_colours=[D.BLACK, (40, 20, 0)], max_outline=3)
         px = int(rng.integers(40, 90)) if len(text) <= 3 else int(rng.integers(20, 50))
         img = D.render_text(text, D.pick(rng, FONTS), px, **kw)
         out.append(D.fit_long_side(img, 48, 128))

@@ -43,25 +43,6 @@ def multiplier_text(rng) -> tuple[str, bool]:
     return core, False
 
 
-def style(rng, i):
-    col = D.pick(rng, COLS)
-    dark = sum(col) < 300
-    kind = i % 6  # 0 plain, 1 outline, 2 shadow, 3 pill, 4 outline + shadow, 5 dark badge
-    kw = dict(colour=col)
-    if kind in (1, 4):
-        kw.update(outline=D.WHITE if dark else D.pick(rng, [D.BLACK, (60, 20, 0), (20, 20, 80)]),
-                  outline_w=int(rng.integers(1, 5)))
-    if kind in (2, 4):
-        kw.update(shadow=dict(alpha=0.6, blur=2, dx=2, dy=2))
-    if kind == 3:
-        kw.update(bg=D.pick(rng, [D.BLACK, D.GREYS[1]] + D.COLOURS), bg_alpha=float(rng.uniform(0.5, 1.0)),
-                  colour=D.WHITE)
-    if kind == 5:
-        kw.update(bg=D.pick(rng, [D.BLACK, D.GREYS[0], (30, 30, 60)]), bg_alpha=float(rng.uniform(0.6, 0.95)),
-                  colour=D.pick(rng, [D.WHITE, (255, 220, 0)]), bg_pad=float(rng.uniform(0.2, 0.45)))
-    return kw
-
-
 def main():
     rng = np.random.default_rng(707)
     out = []
@@ -69,7 +50,7 @@ def main():
         text, ja = multiplier_text(rng)
         fonts = JA_FONTS if ja else LATIN_FONTS + JA_FONTS[:1]
         px = int(rng.integers(36, 96)) if len(text) <= 3 else int(rng.integers(22, 60))
-        img = D.render_text(text, D.pick(rng, fonts), px, **style(rng, i))
+        img = D.render_text(text, D.pick(rng, fonts), px, **D.text_sprite_style(rng, i, COLS, dark_badge=True))
         out.append(D.fit_long_side(img, 48, 128))
     D.save_sprites(HERE, out, "times")
     print(f"{len(out)} sprites")
