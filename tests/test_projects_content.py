@@ -34,7 +34,7 @@ def sources(name, cfg):
 def test_expected_projects_present():
     expected = {"close_plain_x", "close_circle_x", "close_square_x", "close_see_through", "close_varied_x",
                 "neg_text_ja",
-                "neg_text_latin", "neg_text_times", "neg_ui_icons", "backgrounds", "screens_train", "eval_screens",
+                "neg_text_latin", "neg_ui_icons", "backgrounds", "screens_train", "eval_screens",
                 "watch_ad_buttons", "neg_game_buttons", "eval_watch_ad", "close_icons", "neg_icons", "eval_designs"}
     assert expected <= set(PROJECTS)
 
@@ -86,7 +86,7 @@ def test_detection_annotations(name):
 
 
 def test_no_forbidden_negative_texts():
-    for name in ("neg_text_ja", "neg_text_latin", "neg_text_times", "neg_game_buttons"):
+    for name in ("neg_text_ja", "neg_text_latin", "neg_game_buttons"):
         src = (ROOT / name / "generate.py").read_text()
         assert "閉じる" not in src.split('"""', 2)[2]
     assert '"Close"' not in (ROOT / "neg_text_latin" / "generate.py").read_text()

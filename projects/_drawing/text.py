@@ -45,14 +45,13 @@ def render_text(text: str, font_path: str, px: int, colour, outline=None, outlin
 
 
 def text_sprite_style(rng, i: int, colours, outline_colours=(BLACK, (60, 20, 0), (20, 20, 80)),
-                      max_outline: int = 4, dark_badge: bool = False) -> dict:
+                      max_outline: int = 4) -> dict:
     """render_text keyword arguments for the i-th sprite of a text-negative project, cycling through
-    plain, outline, shadow, pill, outline + shadow (and a dark badge with ``dark_badge``); colours and
-    outline widths (1 to ``max_outline`` px) drawn from rng. Dark text gets a white outline, light
-    text one of ``outline_colours``."""
+    plain, outline, shadow, pill, outline + shadow; colours and outline widths (1 to ``max_outline``
+    px) drawn from rng. Dark text gets a white outline, light text one of ``outline_colours``."""
     col = pick(rng, colours)
     dark = sum(col) < 300
-    kind = i % (6 if dark_badge else 5)
+    kind = i % 5
     kw = dict(colour=col)
     if kind in (1, 4):
         kw.update(outline=WHITE if dark else pick(rng, list(outline_colours)),
@@ -62,9 +61,6 @@ def text_sprite_style(rng, i: int, colours, outline_colours=(BLACK, (60, 20, 0),
     if kind == 3:
         kw.update(bg=pick(rng, [BLACK, GREYS[1]] + COLOURS), bg_alpha=float(rng.uniform(0.5, 1.0)),
                   colour=WHITE)
-    if kind == 5:
-        kw.update(bg=pick(rng, [BLACK, GREYS[0], (30, 30, 60)]), bg_alpha=float(rng.uniform(0.6, 0.95)),
-                  colour=pick(rng, [WHITE, (255, 220, 0)]), bg_pad=float(rng.uniform(0.2, 0.45)))
     return kw
 
 
