@@ -7,6 +7,7 @@
 # All are idempotent: a second run skips the setup that is already done.
 
 PY := .venv/bin/python
+SETUP_FREE_GB := 8
 STAMP := .venv/.gaa-setup-$(shell cat setup.cfg pyproject.toml | sha256sum | cut -c1-12)
 
 # Icon projects rendered at setup from pinned sources (nothing rendered is committed): the Iconify
@@ -41,8 +42,12 @@ system-packages:
 
 $(STAMP):
 	@test -x $(PY) || python3 -m venv .venv
-	@$(PY) -c "import torch, torchvision" 2>/dev/null || \
-	  $(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
+	@$(PY) -c "import torch, torchvision" 2>/dev/null || { \
+	  free_gb=$$(df -Pk . | awk 'NR==2 {print int($$4 / 1048576)}'); \
+	  if [ "$$free_gb" -lt $(SETUP_FREE_GB) ]; then \
+	    echo "setup needs about $(SETUP_FREE_GB) GB free on the disk of $(CURDIR) (torch's build alone is 5.5 GB," \
+	         "the test suite writes about 10 GB more); it has $$free_gb GB" >&2; exit 1; fi; \
+	  $(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1; }
 	$(PY) -m pip install -q -e ".[test,speed]"
 	@rm -f .venv/.gaa-setup-* && touch $(STAMP)
 
