@@ -42,6 +42,7 @@ class Calibration(_Group):
     target_recall: Optional[Annotated[float, Field(gt=0.0, le=1.0)]] = None
     max_false_positive_rate: Optional[Fraction] = None
     screens: Optional[NonNegativeInt] = None
+    screen_seed: Optional[NonNegativeInt] = None
     screen_no_close_fraction: Optional[Fraction] = None
     max_false_tap_rate: Optional[Fraction] = None
     max_wrong_tap_rate: Optional[Fraction] = None

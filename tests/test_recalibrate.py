@@ -12,6 +12,7 @@ from mlflow import MlflowClient
 from gaa_mlops import registry
 from gaa_mlops.recalibrate import recalibrate
 from gaa_mlops.train import train
+from gaa_mlops.training.screen_calibration import SCREEN_SEED
 from game_eye.weights import file_sha256, load_weights
 from tests.tiny import REPO, compose_tiny, hydra_init, subprocess_env
 
@@ -44,6 +45,7 @@ def test_recalibrate_registers_same_weights_with_a_threshold_for_the_new_detecto
                                          tmp_path / "s")
     assert new["threshold_calibration"]["detector_sha256"] == file_sha256(ssd_path)
     assert new["threshold_calibration"]["screens"] == 6 and new["version"] == str(summary["version"])
+    assert new["threshold_calibration"]["seed"] == SCREEN_SEED
     mv = client.get_model_version("gaa-resnet34", str(summary["version"]))
     assert "candidate" in mv.aliases and "eval.click_success" not in mv.tags   # not evaluated yet
     assert mv.tags["dataset_digest"] == ver["dataset_digest"] and mv.tags["calibration_detector"].endswith(
@@ -51,9 +53,12 @@ def test_recalibrate_registers_same_weights_with_a_threshold_for_the_new_detecto
     run = client.get_run(mv.run_id)
     assert run.info.run_name == "recalibrate-resnet34" and run.data.metrics["score_threshold"] == new["score_threshold"]
     # recalibrating the recalibrated version keeps the first crop threshold as its fallback
+    # (on another draw of screens, which it records)
     again = recalibrate(compose_tiny(tmp_path, "resnet34", f"recalibrate.verifier=models:/gaa-resnet34/{mv.version}",
-                                     f"recalibrate.detector=models:/gaa-ssd/{ssd['version']}"))
-    assert _doc(client, "gaa-resnet34", again["version"], tmp_path / "c")["crop_threshold"] == old["score_threshold"]
+                                     f"recalibrate.detector=models:/gaa-ssd/{ssd['version']}",
+                                     "trainer.calibration.screen_seed=11"))
+    third = _doc(client, "gaa-resnet34", again["version"], tmp_path / "c")
+    assert third["crop_threshold"] == old["score_threshold"] and third["threshold_calibration"]["seed"] == 11
 
 
 def test_cli_names_the_bad_spec_and_leaves_the_registry_alone(tmp_path):

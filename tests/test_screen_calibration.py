@@ -52,6 +52,8 @@ def test_calibration_screens_are_deterministic_and_mix_close_and_no_close(tiny_p
     a = list(compose_calibration_screens(assets, SCREENS, 12, no_close_fraction=0.5))
     b = list(compose_calibration_screens(assets, SCREENS, 12, no_close_fraction=0.5))
     assert all(np.array_equal(np.asarray(x[0]), np.asarray(y[0])) and x[1] == y[1] for x, y in zip(a, b))
+    other = list(compose_calibration_screens(assets, SCREENS, 12, seed=11, no_close_fraction=0.5))
+    assert not all(np.array_equal(np.asarray(x[0]), np.asarray(y[0])) for x, y in zip(a, other))
     assert all(x[0].size == (144, 256) for x in a)
     with_close = sum(bool(t) for _, t in a)
     assert 0 < with_close < 12 and all(len(t) <= 1 for _, t in a)

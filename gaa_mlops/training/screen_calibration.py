@@ -13,6 +13,7 @@ When none does, the crop-calibrated threshold stays.
 Settings (``trainer.calibration``)::
 
     screens: 800                  # composed screens; 0 turns this step off
+    screen_seed: 7000001          # the screens' seed (another seed: another draw, to see how steady the threshold is)
     screen_no_close_fraction: 0.5 # share of screens without a close button (false taps are measured there)
     max_false_tap_rate: 0.005
     max_wrong_tap_rate: 0.02
@@ -34,7 +35,7 @@ from gaa_mlops.evaluation.metrics import CLOSE, Proposal, verifier_operating_cur
 from game_eye.engine import GameEye
 
 SETTINGS = ("screen_no_close_fraction", "max_false_tap_rate", "max_wrong_tap_rate")
-SCREEN_SEED = 7_000_001       # not a dataset seed: the calibration screens are none of the training screens
+SCREEN_SEED = 7_000_001       # default screen_seed; not a dataset seed: no calibration screen is a training screen
 # 0.5, 0.8, then 1 - 10^-x for x = 1.0, 1.1, ... 5.0: even steps on the plot's -log10(1 - t) axis
 THRESHOLD_GRID = tuple([0.5, 0.8] + [float(1 - 10 ** -x) for x in np.round(np.arange(1.0, 5.01, 0.1), 1)])
 
@@ -72,6 +73,12 @@ def choose_threshold(curve: dict, fallback: float, max_false_tap_rate: float,
     return float(candidates.max()), True
 
 
+def screen_seed(settings: dict[str, Any]) -> int:
+    """``trainer.calibration.screen_seed``, :data:`SCREEN_SEED` when unset."""
+    seed = settings.get("screen_seed")
+    return SCREEN_SEED if seed is None else int(seed)
+
+
 def calibrate_on_screens(detector_weights: str | Path, verifier_weights: str | Path, assets: Assets,
                          screen_recipe: dict[str, Any], settings: dict[str, Any], crop_threshold: float,
                          thresholds: Sequence[float] = THRESHOLD_GRID, progress: bool = True) -> ScreenCalibration:
@@ -79,7 +86,7 @@ def calibrate_on_screens(detector_weights: str | Path, verifier_weights: str | P
     n = int(settings.get("screens", 800))
     eye = GameEye(detector_weights, verifier_weights, label=CLOSE)
     truths, proposals = [], []
-    screens = compose_calibration_screens(assets, screen_recipe, n,
+    screens = compose_calibration_screens(assets, screen_recipe, n, seed=screen_seed(settings),
                                           no_close_fraction=float(settings.get("screen_no_close_fraction", 0.5)))
     for screen, truth in tqdm(screens, total=n, desc="calibrate on screens", disable=not progress,
                               dynamic_ncols=True):
@@ -129,7 +136,7 @@ def calibrate_verifier_payload(payload: dict[str, Any], detector_weights: str | 
     payload["score_threshold"] = cal.threshold
     payload["threshold_calibration"] = {
         "method": "screens" if cal.met_limits else "crops (no screen threshold met the limits)",
-        "screens": cal.screens, "seed": SCREEN_SEED, "detector_sha256": file_sha256(detector_weights),
+        "screens": cal.screens, "seed": screen_seed(settings), "detector_sha256": file_sha256(detector_weights),
         **{k: float(settings[k]) for k in SETTINGS if k in settings}, **cal.at_threshold}
     mlflow.log_metrics({"crop_threshold": crop_threshold, "score_threshold": cal.threshold,
                         "screen_calibration_met_limits": float(cal.met_limits),
