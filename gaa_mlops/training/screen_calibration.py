@@ -12,10 +12,10 @@ When none does, the crop-calibrated threshold stays.
 
 Settings (``trainer.calibration``)::
 
-    screens: 800                  # composed screens; 0 turns this step off
+    screens: 3200                 # composed screens; 0 turns this step off
     screen_seed: 7000001          # the screens' seed (another seed: another draw, to see how steady the threshold is)
     screen_no_close_fraction: 0.5 # share of screens without a close button (false taps are measured there)
-    max_false_tap_rate: 0.005
+    max_false_tap_rate: 0.0075
     max_wrong_tap_rate: 0.02
 
 Only the ``close`` class is calibrated this way; other classes keep their crop thresholds.
@@ -47,6 +47,7 @@ class ScreenCalibration:
     curve: dict                   # verifier_operating_curve on the composed screens
     at_threshold: dict[str, float]
     screens: int
+    seed: int                     # the screens' seed (trainer.calibration.screen_seed)
 
 
 def compose_calibration_screens(assets: Assets, screen_recipe: dict[str, Any], n: int, seed: int = SCREEN_SEED,
@@ -83,10 +84,10 @@ def calibrate_on_screens(detector_weights: str | Path, verifier_weights: str | P
                          screen_recipe: dict[str, Any], settings: dict[str, Any], crop_threshold: float,
                          thresholds: Sequence[float] = THRESHOLD_GRID, progress: bool = True) -> ScreenCalibration:
     """Run GameEye (detector + verifier files) over composed screens and choose the close threshold."""
-    n = int(settings.get("screens", 800))
+    n, seed = int(settings.get("screens", 3200)), screen_seed(settings)
     eye = GameEye(detector_weights, verifier_weights, label=CLOSE)
     truths, proposals = [], []
-    screens = compose_calibration_screens(assets, screen_recipe, n, seed=screen_seed(settings),
+    screens = compose_calibration_screens(assets, screen_recipe, n, seed=seed,
                                           no_close_fraction=float(settings.get("screen_no_close_fraction", 0.5)))
     for screen, truth in tqdm(screens, total=n, desc="calibrate on screens", disable=not progress,
                               dynamic_ncols=True):
@@ -95,10 +96,10 @@ def calibrate_on_screens(detector_weights: str | Path, verifier_weights: str | P
         truths.append(truth)
         proposals.append([Proposal(b, float(s), float(p)) for b, s, p in zip(boxes.tolist(), scores.tolist(), probs)])
     curve = verifier_operating_curve(truths, proposals, thresholds)
-    threshold, met = choose_threshold(curve, crop_threshold, float(settings.get("max_false_tap_rate", 0.005)),
+    threshold, met = choose_threshold(curve, crop_threshold, float(settings.get("max_false_tap_rate", 0.0075)),
                                       float(settings.get("max_wrong_tap_rate", 0.02)))
     at = verifier_operating_curve(truths, proposals, [threshold])
-    return ScreenCalibration(threshold=threshold, met_limits=met, curve=curve, screens=n,
+    return ScreenCalibration(threshold=threshold, met_limits=met, curve=curve, screens=n, seed=seed,
                              at_threshold={k: float(v[0]) for k, v in at.items() if k != "thresholds"})
 
 
@@ -136,7 +137,7 @@ def calibrate_verifier_payload(payload: dict[str, Any], detector_weights: str | 
     payload["score_threshold"] = cal.threshold
     payload["threshold_calibration"] = {
         "method": "screens" if cal.met_limits else "crops (no screen threshold met the limits)",
-        "screens": cal.screens, "seed": screen_seed(settings), "detector_sha256": file_sha256(detector_weights),
+        "screens": cal.screens, "seed": cal.seed, "detector_sha256": file_sha256(detector_weights),
         **{k: float(settings[k]) for k in SETTINGS if k in settings}, **cal.at_threshold}
     mlflow.log_metrics({"crop_threshold": crop_threshold, "score_threshold": cal.threshold,
                         "screen_calibration_met_limits": float(cal.met_limits),
