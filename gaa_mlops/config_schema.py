@@ -48,6 +48,12 @@ class Calibration(_Group):
     max_wrong_tap_rate: Optional[Fraction] = None
 
 
+class Average(_Group):
+    window: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    every: PositiveInt = 10
+    max_val_drop: NonNegative = 0.01
+
+
 class Trainer(_Group):
     epochs: PositiveInt
     batch_size: PositiveInt
@@ -62,6 +68,7 @@ class Trainer(_Group):
     augment: bool = True
     detector_window: Optional[Annotated[float, Field(gt=0.0, le=1.0)]] = None
     calibration: Calibration = Calibration()
+    average: Average = Average()
 
 
 class HardNegatives(_Group):

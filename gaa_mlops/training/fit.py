@@ -26,6 +26,7 @@ from gaa_mlops.data.loaders import collate_detection
 from gaa_mlops.distributed import SINGLE, DistContext, average_weighted, broadcast_object, resolve_device
 from gaa_mlops.projects import NEGATIVE_LABELS
 from gaa_mlops.training import calibrate, plots
+from gaa_mlops.training.averaging import TailAverager
 from gaa_mlops.training.budget import TrainingBudget
 from gaa_mlops.training.checkpoint import load_checkpoint, restore_rng, rng_state, save_checkpoint
 from gaa_mlops.training.loops import (
@@ -61,6 +62,9 @@ class TrainerSettings:
     augment: bool = True
     detector_window: float | None = None  # read by the detection dataset (gaa_mlops.data.loaders)
     calibration: dict = field(default_factory=lambda: {"target_recall": 0.99, "max_false_positive_rate": 0.005})
+    # weight averaging over the schedule's tail (training.averaging): window 0 is off; the average
+    # replaces the best epoch unless its val metric is more than max_val_drop below it
+    average: dict = field(default_factory=lambda: {"window": 0.0, "every": 10, "max_val_drop": 0.01})
 
 
 @dataclass
@@ -143,6 +147,7 @@ class _Training:
     budget: TrainingBudget
     max_steps: int
     batch: int                        # this process's images per step
+    averager: TailAverager
     start_epoch: int = 1
     history: list[dict] = field(default_factory=list)
     best: dict = field(default_factory=lambda: {"metric": -1.0, "epoch": 0, "state": None})
@@ -161,7 +166,7 @@ class FitHooks:
         last = save_checkpoint(self.workdir / "last.pth", model=t.model.state_dict(),
                                optimizer=t.optimizer.state_dict(), scheduler=t.scheduler.state_dict(),
                                rng=rng_state(), epoch=epoch, history=t.history, best=t.best,
-                               budget=t.budget.state_dict())
+                               budget=t.budget.state_dict(), average=t.averager.state_dict())
         self.tracker.log_metrics(row, step=epoch)
         self.tracker.log_artifact(last, "checkpoints")
 
@@ -193,7 +198,10 @@ def _prepare(task: str, model: nn.Module, train_set: Dataset, val_set: Dataset, 
     # only rank 0 plans (the others follow its plan, broadcast after each epoch)
     budget = TrainingBudget(settings.max_minutes if dist.is_main else None, plan, steps_per_epoch,
                             max_steps, batch_size=batch, val_images=len(val_set), plan_mid_epoch=not dist.enabled)
-    t = _Training(model, model, optimizer, scheduler, budget, max_steps, batch)
+    # only rank 0 ships weights, so only rank 0 averages them
+    averager = TailAverager(model, plan, float(settings.average.get("window", 0.0)) if dist.is_main else 0.0,
+                            int(settings.average.get("every", 10)))
+    t = _Training(model, model, optimizer, scheduler, budget, max_steps, batch, averager)
     ckpt = load_checkpoint(resume_from) if resume_from is not None and dist.is_main else None
     if dist.enabled:
         ckpt = broadcast_object(ckpt, dist)  # rank 0 read it (from MLflow); the others get a copy
@@ -203,6 +211,7 @@ def _prepare(task: str, model: nn.Module, train_set: Dataset, val_set: Dataset, 
         scheduler.load_state_dict(ckpt["scheduler"])
         if ckpt.get("budget") and budget.enabled:   # the budget's time spent and plan so far;
             budget.load_state_dict(ckpt["budget"])  # without a budget the plan follows trainer.epochs
+        averager.load_state_dict(ckpt.get("average"))
         restore_rng(ckpt["rng"])
         t.start_epoch, t.history, t.best = ckpt["epoch"] + 1, ckpt["history"], ckpt["best"]
         log.info("resuming at epoch %d from %s", t.start_epoch, resume_from or "rank 0's checkpoint")
@@ -244,12 +253,17 @@ def fit(task: str, model: nn.Module, train_set: Dataset, val_set: Dataset, setti
     positive = _positive_index(classes)
     budget.start()
     epoch = t.start_epoch
+
+    def on_step(step: int) -> bool:
+        t.averager.after_step(step)
+        return budget.after_step(step)
+
     while scheduler.last_epoch < budget.plan.total_steps:
         t0 = time.monotonic()
         train_loader = _loader(train_set, task, batch, True, seed + epoch, settings.num_workers, dist)
         try:
             tr = _train_epoch(task, t.net, t.optimizer, scheduler, train_loader, epoch, settings.augment,
-                              budget.after_step)
+                              on_step)
         except NonFiniteLossError as exc:
             kept = f"last good checkpoint: {workdir / 'last.pth'} (epoch {epoch - 1}, also in the run's " \
                    f"checkpoints/)" if epoch > 1 else "no epoch finished, so there is no checkpoint"
@@ -284,7 +298,8 @@ def fit(task: str, model: nn.Module, train_set: Dataset, val_set: Dataset, setti
     if not dist.is_main:
         return None
     hooks.tracker.log_metrics(budget.summary())
-    best = t.best
+    best = _with_average(task, model, val_loader, positive, t, float(settings.average.get("max_val_drop", 0.01)),
+                         hooks.tracker)
     if best["state"] is None:
         raise NonFiniteLossError("no epoch finished; nothing to keep")
     model.load_state_dict(best["state"])
@@ -294,6 +309,33 @@ def fit(task: str, model: nn.Module, train_set: Dataset, val_set: Dataset, setti
     return FitResult(best_epoch=best["epoch"], best_metric=best["metric"], metric_name=metric_name,
                      score_threshold=threshold, state_dict=best["state"], history=t.history, final_val=final,
                      stopped_early=stopped_early, class_thresholds=per_class)
+
+
+def _with_average(task: str, model: nn.Module, val_loader: DataLoader, positive: int, t: _Training,
+                  max_val_drop: float, tracker: Tracker) -> dict:
+    """The state to ship: the tail average when there is one and its val metric is within
+    ``max_val_drop`` of the best epoch's (a broken average must not replace a good epoch), else the
+    best epoch. Both metrics are logged."""
+    averaged = t.averager.averaged_state()
+    if averaged is None or t.averager.snapshots < 2 or t.best["state"] is None:
+        return t.best
+    model.load_state_dict(averaged)
+    if task == "detection":
+        va = validate_detector(model, val_loader)
+        metric, name = va["map50"], "map50"
+    else:
+        va = validate_classifier(model, val_loader, positive=positive)
+        metric, name = va["accuracy"], "accuracy"
+    used = metric >= t.best["metric"] - max_val_drop
+    tracker.log_metrics({"average_snapshots": float(t.averager.snapshots),
+                         "average_start_step": float(t.averager.start_step()),
+                         f"averaged_val_{name}": metric, "averaged_val_loss": va["loss"], "average_used": float(used)})
+    log.info("weight average of %d snapshots from step %d: val_%s %.4f (best epoch %d: %.4f) -> %s",
+             t.averager.snapshots, t.averager.start_step(), name, metric, t.best["epoch"], t.best["metric"],
+             "shipping the average" if used else "keeping the best epoch")
+    if not used:
+        return t.best
+    return {"metric": metric, "epoch": t.history[-1]["epoch"], "state": averaged}
 
 
 def calibrate_best(task: str, model: nn.Module, val_set: Dataset, val_loader: DataLoader, classes: list[str],
