@@ -320,17 +320,15 @@ def _with_average(task: str, model: nn.Module, val_loader: DataLoader, positive:
     if averaged is None or t.averager.snapshots < 2 or t.best["state"] is None:
         return t.best
     model.load_state_dict(averaged)
-    if task == "detection":
-        va = validate_detector(model, val_loader)
-        metric, name = va["map50"], "map50"
-    else:
-        va = validate_classifier(model, val_loader, positive=positive)
-        metric, name = va["accuracy"], "accuracy"
+    name = SELECTION_METRIC[task]
+    va = validate_detector(model, val_loader) if task == "detection" else \
+        validate_classifier(model, val_loader, positive=positive)
+    metric = va[name.removeprefix("val_")]
     used = metric >= t.best["metric"] - max_val_drop
     tracker.log_metrics({"average_snapshots": float(t.averager.snapshots),
                          "average_start_step": float(t.averager.start_step()),
-                         f"averaged_val_{name}": metric, "averaged_val_loss": va["loss"], "average_used": float(used)})
-    log.info("weight average of %d snapshots from step %d: val_%s %.4f (best epoch %d: %.4f) -> %s",
+                         f"averaged_{name}": metric, "averaged_val_loss": va["loss"], "average_used": float(used)})
+    log.info("weight average of %d snapshots from step %d: %s %.4f (best epoch %d: %.4f) -> %s",
              t.averager.snapshots, t.averager.start_step(), name, metric, t.best["epoch"], t.best["metric"],
              "shipping the average" if used else "keeping the best epoch")
     if not used:
