@@ -7,9 +7,11 @@ on content).
 
 Rows (the first of each group is the baseline):
   detector  ssd_tiny 576x320, batch 32: whole screens in the default memory layout -> channels-last
-            -> channels-last on half-screen bands (trainer.detector_window 0.5, the default);
-  verifier  batch 64: ResNet-34 at 80 px -> channels-last -> ResNet-18 at 80 px (the default) ->
-            ResNet-18 at 56 px (the quick experiment).
+            -> channels-last on half-screen bands (trainer.detector_window 0.5) -> the same step
+            under bf16 autocast (trainer.precision auto, on a CPU with native bf16: the default);
+  verifier  batch 64: ResNet-34 at 80 px -> channels-last -> ResNet-18 at 80 px -> the same in
+            bf16 (the default where the CPU has it) -> ResNet-18 at 56 px (the quick experiment)
+            -> the same in bf16.
 Run nothing else meanwhile: two jobs on 2 cores halve both numbers.
 """
 from __future__ import annotations
@@ -24,24 +26,33 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import SSD_KWARGS, SSD_SIZE, cpu_note, median, table  # noqa: E402
 
-DETECTOR_ROWS = [("whole screen, default layout", 1.0, False), ("whole screen, channels-last", 1.0, True),
-                 ("half-screen band, channels-last", 0.5, True)]
-VERIFIER_ROWS = [("resnet34", 80, False), ("resnet34", 80, True), ("resnet18", 80, True), ("resnet18", 56, True)]
+from gaa_mlops.training.precision import cpu_has_native_bf16  # noqa: E402
+
+# (label, window, channels-last, bf16 autocast)
+DETECTOR_ROWS = [("whole screen, default layout", 1.0, False, False), ("whole screen, channels-last", 1.0, True, False),
+                 ("half-screen band, channels-last", 0.5, True, False),
+                 ("half-screen band, channels-last, bf16", 0.5, True, True)]
+# (arch, size, channels-last, bf16 autocast)
+VERIFIER_ROWS = [("resnet34", 80, False, False), ("resnet34", 80, True, False), ("resnet18", 80, True, False),
+                 ("resnet18", 80, True, True), ("resnet18", 56, True, False), ("resnet18", 56, True, True)]
 
 
-def _timed_rate(train_epoch, model, batches: list) -> float:
+def _timed_rate(train_epoch, model, batches: list, bf16: bool) -> float:
     """Images/s of ``train_epoch`` (the trainer's own) over ``batches[1:]``, after one warm-up step."""
+    import torch
+
     from gaa_mlops.training.optim import build_optimizer, build_scheduler
 
     opt = build_optimizer("adamw", model.parameters(), 0.002, weight_decay=0.01)
     sched = build_scheduler("cosine", opt, 10_000)
-    train_epoch(model, opt, sched, batches[:1], 0)
+    autocast = torch.bfloat16 if bf16 else None
+    train_epoch(model, opt, sched, batches[:1], 0, autocast=autocast)
     t = time.perf_counter()
-    tr = train_epoch(model, opt, sched, batches[1:], 1)
+    tr = train_epoch(model, opt, sched, batches[1:], 1, autocast=autocast)
     return tr["images"] / (time.perf_counter() - t)
 
 
-def _detector_rate(window: float, channels_last: bool, steps: int) -> float:
+def _detector_rate(window: float, channels_last: bool, bf16: bool, steps: int) -> float:
     import torch
     from torch.utils.data import DataLoader
 
@@ -61,10 +72,10 @@ def _detector_rate(window: float, channels_last: bool, steps: int) -> float:
         target = {"boxes": torch.cat([xy, xy + 30]).view(1, 4), "labels": torch.ones(1, dtype=torch.long)}
         samples.append((torch.rand(3, h, w, generator=g), target))
     batches = list(DataLoader(samples, batch_size=batch, collate_fn=collate_detection))
-    return _timed_rate(train_detector_epoch, model, batches)
+    return _timed_rate(train_detector_epoch, model, batches, bf16)
 
 
-def _verifier_rate(arch: str, size: int, channels_last: bool, steps: int) -> float:
+def _verifier_rate(arch: str, size: int, channels_last: bool, bf16: bool, steps: int) -> float:
     import torch
     from torch.utils.data import DataLoader, TensorDataset
 
@@ -79,7 +90,7 @@ def _verifier_rate(arch: str, size: int, channels_last: bool, steps: int) -> flo
     x = torch.rand(batch * (steps + 1), 3, size, size, generator=g)
     y = torch.randint(0, 2, (batch * (steps + 1),), generator=g)
     batches = list(DataLoader(TensorDataset(x, y), batch_size=batch))
-    return _timed_rate(train_classifier_epoch, model, batches)
+    return _timed_rate(train_classifier_epoch, model, batches, bf16)
 
 
 def main() -> int:
@@ -90,17 +101,18 @@ def main() -> int:
     print(f"# Learning speed  ({cpu_note()})", flush=True)
     det_rows = []
     base = None
-    for label, window, cl in DETECTOR_ROWS:
-        rate = median([_detector_rate(window, cl, a.steps) for _ in range(a.reps)])
+    for label, window, cl, bf16 in DETECTOR_ROWS:
+        rate = median([_detector_rate(window, cl, bf16, a.steps) for _ in range(a.reps)])
         base = base or rate
         det_rows.append([label, rate, f"{rate / base:.2f}x"])
         print(f"  detector: {label} done", flush=True)
     ver_rows = []
     base = None
-    for arch, size, cl in VERIFIER_ROWS:
-        rate = median([_verifier_rate(arch, size, cl, a.steps) for _ in range(a.reps)])
+    for arch, size, cl, bf16 in VERIFIER_ROWS:
+        rate = median([_verifier_rate(arch, size, cl, bf16, a.steps) for _ in range(a.reps)])
         base = base or rate
-        ver_rows.append([f"{arch} {size} px{', channels-last' if cl else ''}", rate, f"{rate / base:.2f}x"])
+        label = f"{arch} {size} px{', channels-last' if cl else ''}{', bf16' if bf16 else ''}"
+        ver_rows.append([label, rate, f"{rate / base:.2f}x"])
         print(f"  verifier: {arch} {size} done", flush=True)
     print()
     print(table(["detector (ssd_tiny, batch 32)", "train images/s", "vs first"], det_rows,
@@ -108,6 +120,8 @@ def main() -> int:
     print()
     print(table(["verifier (batch 64)", "train images/s", "vs first"], ver_rows, "Verifier training speed"))
     print("a band has the button of a whole screen (DetectionDataset(window=...)): images/s is buttons/s")
+    print(f"bf16 rows: torch.autocast(bfloat16) on the training step; this CPU computes bf16 natively: "
+          f"{cpu_has_native_bf16()}")
     return 0
 
 

@@ -64,6 +64,7 @@ class Trainer(_Group):
     scheduler: Literal["cosine", "step", "none"]
     warmup_epochs: NonNegative
     num_workers: NonNegativeInt
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
     max_minutes: Optional[Positive] = None
     augment: bool = True
     detector_window: Optional[Annotated[float, Field(gt=0.0, le=1.0)]] = None

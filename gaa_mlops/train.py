@@ -47,6 +47,7 @@ from gaa_mlops.tracking import TrackingError, setup_tracking
 from gaa_mlops.training import recovery
 from gaa_mlops.training.fit import TrainerSettings, calibration_crops, fit, weight_payload
 from gaa_mlops.training.optim import OPTIMIZERS, SCHEDULERS
+from gaa_mlops.training.precision import autocast_dtype, precision_name
 from gaa_mlops.training.screen_calibration import calibrate_verifier_payload, inputs_from_config
 from gaa_mlops.training.tracker import NullTracker
 from game_eye.crops import MARGIN_KEY
@@ -139,6 +140,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     settings = TrainerSettings(**OmegaConf.to_container(cfg.trainer, resolve=True))
     ctx = distributed.context_from_env()
     device = distributed.resolve_device(settings.device, ctx)  # before any work: a missing GPU fails here
+    autocast_dtype(settings.precision, device)                  # ... and so does bf16 on a GPU without it
     root = Path(cfg.paths.root).resolve()
     uri = setup_tracking(cfg.tracking.uri, cfg.tracking.experiment_name, str(root)) if ctx.is_main else None
     distributed.init(device, ctx)
@@ -258,6 +260,8 @@ def _train_main(cfg: DictConfig, settings: TrainerSettings, ctx: distributed.Dis
                                   log_system_metrics=bool(cfg.tracking.log_system_metrics)) as run:
                 run_id = run.info.run_id
                 resume_from = _open_run(cfg, ctx, root, built, resume_id, workdir)
+                device = distributed.resolve_device(settings.device, ctx)
+                mlflow.set_tag("gaa.train_precision", precision_name(autocast_dtype(settings.precision, device)))
                 torch.manual_seed(int(cfg.seed))
                 model = build_model(m.task, m.arch, classes, image_size, model_kwargs)
                 if settings.init_from and not resume_id:

@@ -13,6 +13,7 @@ from mlflow import MlflowClient
 
 from gaa_mlops import registry
 from gaa_mlops.train import check_names, train
+from gaa_mlops.training.precision import autocast_dtype, precision_name
 from game_eye.models import build_from_weights
 from game_eye.weights import file_sha256, load_weights, save_weights
 from tests.tiny import compose_tiny, hydra_init
@@ -36,6 +37,8 @@ def test_train_logs_registers_and_weights_rebuild(tmp_path, hydra_conf, model):
     assert run.data.params["model.name"] == model
     assert run.data.params["trainer.epochs"] == "1"
     assert "trainer.resume" not in run.data.params
+    # the training step's precision as it ran (trainer.precision=auto: bf16 where the CPU has it)
+    assert run.data.tags["gaa.train_precision"] == precision_name(autocast_dtype("auto", torch.device("cpu")))
     # metrics per epoch with step=epoch
     hist = client.get_metric_history(run.info.run_id, "train_loss")
     assert [m.step for m in hist] == [1]

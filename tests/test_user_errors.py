@@ -26,6 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
     (["model.dataset.n_train=-5"], "model.dataset.n_train=-5: Input should be greater than 0"),
     (["trainer.lr=nan"], "trainer.lr=nan: Input should be a finite number"),
     (["trainer.optimizer=adam"], "trainer.optimizer='adam': Input should be 'sgd' or 'adamw'"),
+    (["trainer.precision=fp16"], "trainer.precision='fp16': Input should be 'auto', 'fp32' or 'bf16'"),
     (["model=resnet34", "trainer.calibration.max_false_tap_rate=1.5"],
      "trainer.calibration.max_false_tap_rate=1.5: Input should be less than or equal to 1"),
     (["model.dataset.distractors=[8,2]"], "model.dataset.distractors=[8, 2]: Value error, [low, high]"),

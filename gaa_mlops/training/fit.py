@@ -37,6 +37,7 @@ from gaa_mlops.training.loops import (
     validate_detector,
 )
 from gaa_mlops.training.optim import StepPlan, build_optimizer, build_scheduler
+from gaa_mlops.training.precision import autocast_dtype, precision_name
 from gaa_mlops.training.tracker import MlflowTracker, NullTracker, Tracker
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ class TrainerSettings:
     warmup_epochs: int = 0
     num_workers: int = 0
     device: str = "cpu"
+    precision: str = "auto"               # of the training step (training.precision): auto | fp32 | bf16
     resume: str | None = None
     init_from: str | None = None
     max_minutes: float | None = None
@@ -123,11 +125,13 @@ def local_batch_size(batch_size: int, dist: DistContext) -> int:
     return batch_size // dist.world_size
 
 
-def _train_epoch(task, model, optimizer, scheduler, loader, epoch: int, augment: bool, on_step) -> dict:
+def _train_epoch(task, model, optimizer, scheduler, loader, epoch: int, augment: bool, on_step,
+                 autocast: torch.dtype | None) -> dict:
     if task == "detection":
-        return train_detector_epoch(model, optimizer, scheduler, loader, epoch, on_step=on_step)
+        return train_detector_epoch(model, optimizer, scheduler, loader, epoch, on_step=on_step, autocast=autocast)
     aug = classifier_augment if augment else None
-    return train_classifier_epoch(model, optimizer, scheduler, loader, epoch, augment=aug, on_step=on_step)
+    return train_classifier_epoch(model, optimizer, scheduler, loader, epoch, augment=aug, on_step=on_step,
+                                  autocast=autocast)
 
 
 def _snapshot(model: nn.Module) -> dict:
@@ -148,6 +152,7 @@ class _Training:
     max_steps: int
     batch: int                        # this process's images per step
     averager: TailAverager
+    autocast: torch.dtype | None      # the training step's mixed precision (None: fp32)
     start_epoch: int = 1
     history: list[dict] = field(default_factory=list)
     best: dict = field(default_factory=lambda: {"metric": -1.0, "epoch": 0, "state": None})
@@ -201,7 +206,9 @@ def _prepare(task: str, model: nn.Module, train_set: Dataset, val_set: Dataset, 
     # only rank 0 ships weights, so only rank 0 averages them
     averager = TailAverager(model, plan, float(settings.average.get("window", 0.0)) if dist.is_main else 0.0,
                             int(settings.average.get("every", 10)))
-    t = _Training(model, model, optimizer, scheduler, budget, max_steps, batch, averager)
+    autocast = autocast_dtype(settings.precision, device)
+    log.info("training step precision: %s (trainer.precision=%s)", precision_name(autocast), settings.precision)
+    t = _Training(model, model, optimizer, scheduler, budget, max_steps, batch, averager, autocast)
     ckpt = load_checkpoint(resume_from) if resume_from is not None and dist.is_main else None
     if dist.enabled:
         ckpt = broadcast_object(ckpt, dist)  # rank 0 read it (from MLflow); the others get a copy
@@ -263,7 +270,7 @@ def fit(task: str, model: nn.Module, train_set: Dataset, val_set: Dataset, setti
         train_loader = _loader(train_set, task, batch, True, seed + epoch, settings.num_workers, dist)
         try:
             tr = _train_epoch(task, t.net, t.optimizer, scheduler, train_loader, epoch, settings.augment,
-                              on_step)
+                              on_step, t.autocast)
         except NonFiniteLossError as exc:
             kept = f"last good checkpoint: {workdir / 'last.pth'} (epoch {epoch - 1}, also in the run's " \
                    f"checkpoints/)" if epoch > 1 else "no epoch finished, so there is no checkpoint"

@@ -27,17 +27,24 @@ def _to(images, targets, device):
     return [i.to(device) for i in images], moved
 
 
+def _autocast(device: torch.device, dtype: torch.dtype | None):
+    """The training forward's autocast context (``gaa_mlops.training.precision``); off for ``None``."""
+    return torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None)
+
+
 def _check_finite(loss: torch.Tensor, epoch: int, step: int) -> None:
     if not math.isfinite(loss.item()):
         raise NonFiniteLossError(f"loss is {loss.item()} at epoch {epoch}, batch {step}")
 
 
 def train_detector_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler, loader: DataLoader,
-                         epoch: int, desc: str = "train", on_step: OnStep | None = None) -> dict[str, float]:
+                         epoch: int, desc: str = "train", on_step: OnStep | None = None,
+                         autocast: torch.dtype | None = None) -> dict[str, float]:
     """SSD: the model returns its regression and classification losses in train mode.
 
     ``on_step(global_step)`` runs after every optimizer step; the epoch ends early when it returns
-    False (the training budget's plan is complete)."""
+    False (the training budget's plan is complete). ``autocast`` (``torch.bfloat16``) runs the
+    forward and the losses in mixed precision; the weights and their update stay float32."""
     model.train()
     totals = {"loss": 0.0, "bbox_regression": 0.0, "classification": 0.0}
     seen = 0
@@ -45,8 +52,9 @@ def train_detector_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, sch
     dev = _device(model)
     for step, (images, targets) in enumerate(bar):
         images, targets = _to(images, targets, dev)
-        losses = model(images, targets)
-        loss = sum(losses.values())
+        with _autocast(dev, autocast):
+            losses = model(images, targets)
+            loss = sum(losses.values())
         _check_finite(loss, epoch, step)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -66,9 +74,10 @@ def train_detector_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, sch
 
 def train_classifier_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler, loader: DataLoader,
                            epoch: int, augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                           desc: str = "train", on_step: OnStep | None = None) -> dict[str, float]:
+                           desc: str = "train", on_step: OnStep | None = None,
+                           autocast: torch.dtype | None = None) -> dict[str, float]:
     """One pass of the verifier over ``loader`` (channels-last batches: faster convolutions on CPU);
-    ``on_step`` as in :func:`train_detector_epoch`."""
+    ``on_step`` and ``autocast`` as in :func:`train_detector_epoch`."""
     model.train()
     total, correct, seen = 0.0, 0, 0
     bar = tqdm(loader, desc=f"{desc} epoch {epoch}", leave=False, dynamic_ncols=True)
@@ -77,8 +86,9 @@ def train_classifier_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, s
         x, y = x.to(dev), y.to(dev)
         if augment is not None:
             x = augment(x)
-        logits = model(normalize_classifier_batch(x).contiguous(memory_format=torch.channels_last))
-        loss = nn.functional.cross_entropy(logits, y)
+        with _autocast(dev, autocast):
+            logits = model(normalize_classifier_batch(x).contiguous(memory_format=torch.channels_last))
+            loss = nn.functional.cross_entropy(logits, y)
         _check_finite(loss, epoch, step)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
