@@ -4,8 +4,21 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .core import (BLACK, COLOURS, GREYS, SS, WHITE, blur_mask, crop_tight, finish_mask, font, over, pick, shift,
-                   to_image)
+from .core import (
+    BLACK,
+    COLOURS,
+    GREYS,
+    SS,
+    WHITE,
+    blur_mask,
+    crop_tight,
+    finish_mask,
+    font,
+    over,
+    pick,
+    shift,
+    to_image,
+)
 
 
 def render_text(text: str, font_path: str, px: int, colour, outline=None, outline_w: int = 0,
