@@ -140,14 +140,14 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     settings = TrainerSettings(**OmegaConf.to_container(cfg.trainer, resolve=True))
     ctx = distributed.context_from_env()
     device = distributed.resolve_device(settings.device, ctx)  # before any work: a missing GPU fails here
-    autocast_dtype(settings.precision, device)                  # ... and so does bf16 on a GPU without it
+    precision = precision_name(autocast_dtype(settings.precision, device))  # ... and bf16 on a GPU without it
     root = Path(cfg.paths.root).resolve()
     uri = setup_tracking(cfg.tracking.uri, cfg.tracking.experiment_name, str(root)) if ctx.is_main else None
     distributed.init(device, ctx)
     try:
         torch.set_num_threads(distributed.threads_per_process(ctx))
         if ctx.is_main:
-            return _train_main(cfg, settings, ctx, root, uri)
+            return _train_main(cfg, settings, ctx, root, uri, precision)
         _train_worker(cfg, settings, ctx)
         return {"rank": ctx.rank, "world_size": ctx.world_size}
     finally:
@@ -243,7 +243,7 @@ def _register(client: MlflowClient, cfg: DictConfig, built: BuiltDataset, result
 
 
 def _train_main(cfg: DictConfig, settings: TrainerSettings, ctx: distributed.DistContext, root: Path,
-                uri: str) -> dict[str, Any]:
+                uri: str, precision: str) -> dict[str, Any]:
     m = cfg.model
     classes, image_size, model_kwargs = _model_spec(m)
     built, train_set, val_set = _datasets(cfg, ctx)
@@ -260,8 +260,7 @@ def _train_main(cfg: DictConfig, settings: TrainerSettings, ctx: distributed.Dis
                                   log_system_metrics=bool(cfg.tracking.log_system_metrics)) as run:
                 run_id = run.info.run_id
                 resume_from = _open_run(cfg, ctx, root, built, resume_id, workdir)
-                device = distributed.resolve_device(settings.device, ctx)
-                mlflow.set_tag("gaa.train_precision", precision_name(autocast_dtype(settings.precision, device)))
+                mlflow.set_tag("gaa.train_precision", precision)   # what trainer.precision resolved to here
                 torch.manual_seed(int(cfg.seed))
                 model = build_model(m.task, m.arch, classes, image_size, model_kwargs)
                 if settings.init_from and not resume_id:

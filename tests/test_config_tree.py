@@ -80,10 +80,10 @@ def test_project_sets_name_existing_projects():
 def test_each_model_has_its_own_image_size_and_project_set():
     with hydra_init():
         ssd = compose(config_name="config", overrides=["model=ssd"])
-        res = compose(config_name="config", overrides=["model=resnet34", "model.image_size=96",
+        res = compose(config_name="config", overrides=["model=resnet34", "model.image_size=112",
                                                        "projects=no_ja_text"])
     assert list(ssd.model.image_size) == [576, 320] and ssd.projects.name == "ssd"
-    assert res.model.image_size == 96 and res.projects.name == "no_ja_text"
+    assert res.model.image_size == 112 and res.projects.name == "no_ja_text"
     assert res.trainer.batch_size != ssd.trainer.batch_size or res.trainer.lr != ssd.trainer.lr
 
 

@@ -7,7 +7,7 @@
 Only the training forward and loss run under ``torch.autocast``; the weights, the optimizer state,
 the weight average, validation, calibration and GameEye stay float32, so a weight file is the same
 kind of file either way. On this project's 2-core EPYC (AVX512-BF16) a training step of the
-verifier (ResNet-18, 80 px, batch 64) and of the detector (ssd_tiny) takes half the time in bf16
+verifier (ResNet-18, batch 64) and of the detector (ssd_tiny) takes half the time in bf16
 (``benchmarks/learning_speed.py``), and the budget turns that into twice the steps.
 """
 from __future__ import annotations
