@@ -17,7 +17,7 @@ SSD_KWARGS = {"channels": [16, 32, 64, 128, 128], "anchor_sizes": [[10, 14, 20],
               "score_thresh": 0.01, "detections_per_img": 20}
 SSD_SIZE = [576, 320]
 RESNET_ARCH = "resnet18"
-RESNET_SIZE = 96
+RESNET_SIZE = 80
 
 
 def eval_images(limit: int | None = None) -> list[str]:

@@ -10,8 +10,8 @@ Rows (the first of each group is the baseline):
             -> channels-last on half-screen bands (trainer.detector_window 0.5) -> the same step
             under bf16 autocast (trainer.precision auto, on a CPU with native bf16: the default);
   verifier  batch 64: ResNet-34 at 80 px -> channels-last -> ResNet-18 at 80 px -> the same in
-            bf16 -> ResNet-18 at 96 px in bf16 (the default where the CPU has it) -> ResNet-18 at
-            56 px (the quick experiment) -> the same in bf16.
+            bf16 (the default where the CPU has it) -> ResNet-18 at 96 px in bf16 (tried in run Q)
+            -> ResNet-18 at 56 px (the quick experiment) -> the same in bf16.
 Run nothing else meanwhile: two jobs on 2 cores halve both numbers.
 """
 from __future__ import annotations
