@@ -19,6 +19,7 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
+from gaa_mlops.training.checkpoint import plain_state
 from gaa_mlops.training.optim import StepPlan
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ class TailAverager:
         """The averaged model's state in the model's own keys (a CPU copy), or None before the window."""
         if self.averaged is None:
             return None
-        return {k: v.detach().cpu().contiguous().clone() for k, v in self.averaged.module.state_dict().items()}
+        return plain_state(self.averaged.module)
 
     def state_dict(self) -> dict[str, Any] | None:
         return None if self.averaged is None else self.averaged.state_dict()

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from game_eye.atomic import atomic_target
 
@@ -19,6 +20,12 @@ def rng_state() -> dict[str, Any]:
 
 def restore_rng(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
+
+
+def plain_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A CPU copy of ``model``'s state in the standard (contiguous) layout: training runs
+    channels-last, weight files stay plain."""
+    return {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
 
 
 def save_checkpoint(path: str | os.PathLike, **content: Any) -> Path:

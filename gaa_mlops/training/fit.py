@@ -22,13 +22,13 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from gaa_mlops.config_schema import Average
 from gaa_mlops.data.loaders import collate_detection
 from gaa_mlops.distributed import SINGLE, DistContext, average_weighted, broadcast_object, resolve_device
 from gaa_mlops.projects import NEGATIVE_LABELS
-from gaa_mlops.training import calibrate, plots
-from gaa_mlops.training.averaging import TailAverager
+from gaa_mlops.training import averaging, calibrate, plots
 from gaa_mlops.training.budget import TrainingBudget
-from gaa_mlops.training.checkpoint import load_checkpoint, restore_rng, rng_state, save_checkpoint
+from gaa_mlops.training.checkpoint import load_checkpoint, plain_state, restore_rng, rng_state, save_checkpoint
 from gaa_mlops.training.loops import (
     NonFiniteLossError,
     train_classifier_epoch,
@@ -66,7 +66,7 @@ class TrainerSettings:
     calibration: dict = field(default_factory=lambda: {"target_recall": 0.99, "max_false_positive_rate": 0.005})
     # weight averaging over the schedule's tail (training.averaging): window 0 is off; the average
     # replaces the best epoch unless its val metric is more than max_val_drop below it
-    average: dict = field(default_factory=lambda: {"window": 0.0, "every": 10, "max_val_drop": 0.01})
+    average: dict = field(default_factory=lambda: Average().model_dump())
 
 
 @dataclass
@@ -134,12 +134,6 @@ def _train_epoch(task, model, optimizer, scheduler, loader, epoch: int, augment:
                                   autocast=autocast)
 
 
-def _snapshot(model: nn.Module) -> dict:
-    """A CPU copy of the state in the standard (contiguous) layout: training runs channels-last,
-    weight files stay plain."""
-    return {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
-
-
 @dataclass
 class _Training:
     """What the epoch loop carries: the model (and its DDP wrapper), optimizer, schedule, budget,
@@ -151,7 +145,7 @@ class _Training:
     budget: TrainingBudget
     max_steps: int
     batch: int                        # this process's images per step
-    averager: TailAverager
+    averager: averaging.TailAverager
     autocast: torch.dtype | None      # the training step's mixed precision (None: fp32)
     start_epoch: int = 1
     history: list[dict] = field(default_factory=list)
@@ -204,8 +198,8 @@ def _prepare(task: str, model: nn.Module, train_set: Dataset, val_set: Dataset, 
     budget = TrainingBudget(settings.max_minutes if dist.is_main else None, plan, steps_per_epoch,
                             max_steps, batch_size=batch, val_images=len(val_set), plan_mid_epoch=not dist.enabled)
     # only rank 0 ships weights, so only rank 0 averages them
-    averager = TailAverager(model, plan, float(settings.average.get("window", 0.0)) if dist.is_main else 0.0,
-                            int(settings.average.get("every", 10)))
+    average = Average(**settings.average)
+    averager = averaging.TailAverager(model, plan, average.window if dist.is_main else 0.0, average.every)
     autocast = autocast_dtype(settings.precision, device)
     log.info("training step precision: %s (trainer.precision=%s)", precision_name(autocast), settings.precision)
     t = _Training(model, model, optimizer, scheduler, budget, max_steps, batch, averager, autocast)
@@ -290,7 +284,7 @@ def fit(task: str, model: nn.Module, train_set: Dataset, val_set: Dataset, setti
             row["planned_steps"] = float(budget.plan.total_steps)
             t.history.append({"epoch": epoch, **row})
             if row[metric_name] > t.best["metric"]:
-                t.best = {"metric": row[metric_name], "epoch": epoch, "state": _snapshot(model)}
+                t.best = {"metric": row[metric_name], "epoch": epoch, "state": plain_state(model)}
             log.info("epoch %d  step %d/%d  train_loss %.4f  val_loss %.4f  %s %.4f  (best %.4f @%d)  %.0fs",
                      epoch, scheduler.last_epoch, budget.plan.total_steps, row["train_loss"], row["val_loss"],
                      metric_name, row[metric_name], t.best["metric"], t.best["epoch"], seconds)
@@ -305,7 +299,7 @@ def fit(task: str, model: nn.Module, train_set: Dataset, val_set: Dataset, setti
     if not dist.is_main:
         return None
     hooks.tracker.log_metrics(budget.summary())
-    best = _with_average(task, model, val_loader, positive, t, float(settings.average.get("max_val_drop", 0.01)),
+    best = _with_average(task, model, val_loader, positive, t, Average(**settings.average).max_val_drop,
                          hooks.tracker)
     if best["state"] is None:
         raise NonFiniteLossError("no epoch finished; nothing to keep")
