@@ -26,7 +26,8 @@ from gaa_mlops.config_schema import Average
 from gaa_mlops.data.loaders import collate_detection
 from gaa_mlops.distributed import SINGLE, DistContext, average_weighted, broadcast_object, resolve_device
 from gaa_mlops.projects import NEGATIVE_LABELS
-from gaa_mlops.training import averaging, calibrate, plots
+from gaa_mlops.training import calibrate, plots
+from gaa_mlops.training.averaging import TailAverager
 from gaa_mlops.training.budget import TrainingBudget
 from gaa_mlops.training.checkpoint import load_checkpoint, plain_state, restore_rng, rng_state, save_checkpoint
 from gaa_mlops.training.loops import (
@@ -145,7 +146,7 @@ class _Training:
     budget: TrainingBudget
     max_steps: int
     batch: int                        # this process's images per step
-    averager: averaging.TailAverager
+    averager: TailAverager
     autocast: torch.dtype | None      # the training step's mixed precision (None: fp32)
     start_epoch: int = 1
     history: list[dict] = field(default_factory=list)
@@ -199,7 +200,7 @@ def _prepare(task: str, model: nn.Module, train_set: Dataset, val_set: Dataset, 
                             max_steps, batch_size=batch, val_images=len(val_set), plan_mid_epoch=not dist.enabled)
     # only rank 0 ships weights, so only rank 0 averages them
     average = Average(**settings.average)
-    averager = averaging.TailAverager(model, plan, average.window if dist.is_main else 0.0, average.every)
+    averager = TailAverager(model, plan, average.window if dist.is_main else 0.0, average.every)
     autocast = autocast_dtype(settings.precision, device)
     log.info("training step precision: %s (trainer.precision=%s)", precision_name(autocast), settings.precision)
     t = _Training(model, model, optimizer, scheduler, budget, max_steps, batch, averager, autocast)
