@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -152,14 +153,21 @@ def main() -> int:
     if bool(a.ssd_weights) != bool(a.resnet_weights):
         p.error("give both --ssd-weights and --resnet-weights, or neither")
 
+    print(f"# The bot's route  ({cpu_note()})", flush=True)
+    tmp = Path(tempfile.mkdtemp(prefix="bot_route_"))
+    try:
+        return _measure(a, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)   # weights, ONNX exports and 170 screenshots: ~160 MB
+
+
+def _measure(a: argparse.Namespace, tmp: Path) -> int:
     from gaa_mlops.evaluation.metrics import evaluate_screens
     from game_eye import decode
     from game_eye.client import GameEyeClient
     from game_eye.engine import GameEye
     from tests.sshd import SshServer, free_port
 
-    print(f"# The bot's route  ({cpu_note()})", flush=True)
-    tmp = Path(tempfile.mkdtemp(prefix="bot_route_"))
     ssd, res = (a.ssd_weights, a.resnet_weights) if a.ssd_weights else default_weights(tmp, 0.5)
     ssd, res = str(Path(ssd).resolve()), str(Path(res).resolve())
     groups = {size: shots[: a.quality_screens] for size, shots in png_screens(tmp).items()}

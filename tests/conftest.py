@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -68,6 +70,16 @@ def tiny_projects(tmp_path) -> tuple[Path, list[str]]:
     """(projects_dir, names) of four tiny projects in a tmp dir."""
     root = tmp_path / "projects"
     return root, make_tiny_projects(root)
+
+
+@pytest.fixture(scope="module")
+def module_tmp(tmp_path_factory, request) -> Iterator[Path]:
+    """A tmp folder for one test module's fixtures, removed when the module ends. pytest keeps
+    tmp_path_factory folders until the session ends, and the weights, checkpoints and stores of
+    the module fixtures would pile up to gigabytes there by the end of the suite."""
+    folder = tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1])
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

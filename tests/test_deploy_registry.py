@@ -46,9 +46,9 @@ def tiny_ssd_weights(path: Path, seed: int) -> Path:
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
+def store(module_tmp):
     """A sqlite store: gaa-ssd v1 (champion), v2, v3 (no best_weight.pth), v4 (wrong weights_sha256)."""
-    root = tmp_path_factory.mktemp("mlstore")
+    root = module_tmp
     uri = f"sqlite:///{root / 'mlflow.db'}"
     old_uri = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(uri)

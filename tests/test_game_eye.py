@@ -41,8 +41,8 @@ def _classifier(path, threshold=0.0, seed=0):
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory):
-    d = tmp_path_factory.mktemp("ge")
+def files(module_tmp):
+    d = module_tmp
     rng = np.random.default_rng(0)
     f = {"ssd": _detector(d / "ssd.pth"), "resnet": _classifier(d / "resnet.pth"),
          "ssd_strict": _detector(d / "ssd_strict.pth", threshold=1.0)}

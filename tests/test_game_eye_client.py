@@ -27,8 +27,8 @@ from tests.test_game_eye import REPO, _classifier, _cli, _detector
 
 
 @pytest.fixture(scope="module")
-def shots(tmp_path_factory):
-    d = tmp_path_factory.mktemp("client")
+def shots(module_tmp):
+    d = module_tmp
     rng = np.random.default_rng(3)
     out = {"ssd": _detector(d / "ssd.pth"), "resnet": _classifier(d / "resnet.pth"), "dir": d}
     for i, (size, fmt) in enumerate([((180, 320), "png"), ((240, 520), "png"), ((180, 320), "jpg")]):

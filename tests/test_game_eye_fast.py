@@ -36,8 +36,8 @@ def _weights(d: Path, threshold: float = 0.0, seed: int = 0):
 
 
 @pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    return _weights(tmp_path_factory.mktemp("fast"))
+def weights(module_tmp):
+    return _weights(module_tmp)
 
 
 @pytest.fixture(scope="module")

@@ -22,8 +22,8 @@ from tests.test_game_eye import REPO, _classifier, _cli, _detector, _main
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    d = tmp_path_factory.mktemp("hard")
+def models(module_tmp):
+    d = module_tmp
     root = d / "uploads"
     root.mkdir()
     rng = np.random.default_rng(1)

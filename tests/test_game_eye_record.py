@@ -106,8 +106,8 @@ def test_image_suffix_from_the_bytes():
 
 # ---------------------------------------------------------------------------- with real GameEye
 @pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    d = tmp_path_factory.mktemp("recw")
+def weights(module_tmp):
+    d = module_tmp
     return {"ssd": _detector(d / "ssd.pth"), "resnet": _classifier(d / "resnet.pth")}
 
 

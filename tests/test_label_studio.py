@@ -32,8 +32,8 @@ LS_PROJECT = "gaa-test-field"
 
 
 @pytest.fixture(scope="module")
-def ls(tmp_path_factory):
-    root = tmp_path_factory.mktemp("ls")
+def ls(module_tmp):
+    root = module_tmp
     server = LabelStudio.start(root / "server", frames_root=root)
     yield server, root
     server.stop()

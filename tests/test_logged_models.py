@@ -29,9 +29,9 @@ SCREEN = REPO / "projects" / "eval_screens" / "images"
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
+def store(module_tmp):
     """A tiny pipeline run (train, evaluate, promote, deploy) into its own store."""
-    root = tmp_path_factory.mktemp("logged")
+    root = module_tmp
     per_model = [f"pipeline.models.{m}.overrides=[{','.join(repr(x) for x in o)}]" for m, o in MODEL_OVERRIDES.items()]
     ov = [*tiny_overrides(root, "gaa-test-logged"), *per_model]
     with hydra_init():

@@ -20,8 +20,8 @@ def ev(cs, ftr, digest="d1", **more):
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    root = tmp_path_factory.mktemp("promote")
+def store(module_tmp):
+    root = module_tmp
     uri = f"sqlite:///{root / 'mlflow.db'}"
     client = MlflowClient(uri)
     exp = client.create_experiment("promote-tests", artifact_location=(root / "artifacts").as_uri())

@@ -33,13 +33,13 @@ class Stack:
         self.pg, self.server = pg, server
 
 
-@pytest.fixture(scope="session")
-def tracking_server(tmp_path_factory):
+@pytest.fixture(scope="module")
+def tracking_server(module_tmp):
     pg = PostgresServer.start()
     server = None
     try:
         backend = pg.create_database("mlflow")
-        server = MlflowServer.start(tmp_path_factory.mktemp("mlflow-server"), backend)
+        server = MlflowServer.start(module_tmp, backend)
         yield Stack(pg, server)
     finally:
         if server is not None:
