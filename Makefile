@@ -46,7 +46,7 @@ $(STAMP):
 	  free_gb=$$(df -Pk . | awk 'NR==2 {print int($$4 / 1048576)}'); \
 	  if [ "$$free_gb" -lt $(SETUP_FREE_GB) ]; then \
 	    echo "setup needs about $(SETUP_FREE_GB) GB free on the disk of $(CURDIR) (torch's build alone is 5.5 GB," \
-	         "the test suite writes about 10 GB more); it has $$free_gb GB" >&2; exit 1; fi; \
+	         "the test suite needs about 1.5 GB more under /tmp); it has $$free_gb GB" >&2; exit 1; fi; \
 	  $(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1; }
 	$(PY) -m pip install -q -e ".[test,speed]"
 	@rm -f .venv/.gaa-setup-* && touch $(STAMP)
