@@ -44,6 +44,7 @@ class Calibration(_Group):
     screens: Optional[NonNegativeInt] = None
     screen_seed: Optional[NonNegativeInt] = None
     screen_no_close_fraction: Optional[Fraction] = None
+    compose_workers: Optional[NonNegativeInt] = None
     max_false_tap_rate: Optional[Fraction] = None
     max_wrong_tap_rate: Optional[Fraction] = None
 

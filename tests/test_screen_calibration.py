@@ -46,11 +46,11 @@ def test_grid_is_increasing_and_reaches_five_nines():
     assert THRESHOLD_GRID[0] == 0.5 and abs(THRESHOLD_GRID[-1] - 0.99999) < 1e-12
 
 
-def test_calibration_screens_are_deterministic_and_mix_close_and_no_close(tiny_projects):
+def test_calibration_screens_are_deterministic_in_line_or_in_workers_and_mix_close_and_no_close(tiny_projects):
     pdir, names = tiny_projects
     assets = Assets(load_projects(names, pdir))
     a = list(compose_calibration_screens(assets, SCREENS, 12, no_close_fraction=0.5))
-    b = list(compose_calibration_screens(assets, SCREENS, 12, no_close_fraction=0.5))
+    b = list(compose_calibration_screens(assets, SCREENS, 12, no_close_fraction=0.5, workers=2))   # composed in 2 processes
     assert all(np.array_equal(np.asarray(x[0]), np.asarray(y[0])) and x[1] == y[1] for x, y in zip(a, b))
     other = list(compose_calibration_screens(assets, SCREENS, 12, seed=11, no_close_fraction=0.5))
     assert not all(np.array_equal(np.asarray(x[0]), np.asarray(y[0])) for x, y in zip(a, other))
@@ -94,3 +94,14 @@ def test_curve_of_the_rule_matches_the_operating_curve_helper():
     curve = verifier_operating_curve(truths, props, [0.9, 0.99, 0.9999])
     assert choose_threshold(curve, 0.5, 0.0, 0.0) == (0.9999, True)    # no tap at all beats a false one
     assert choose_threshold(curve, 0.5, 1.0, 0.0) == (0.9, True)
+
+
+def test_choose_threshold_when_no_screen_had_a_button():
+    """A draw without a screen with a button has no click success (NaN): the false-tap cap decides."""
+    from gaa_mlops.evaluation.metrics import Proposal
+
+    props = [[Proposal([50, 50, 60, 60], 0.9, 0.95)], [Proposal([50, 50, 60, 60], 0.9, 0.999)], []]
+    curve = verifier_operating_curve([[], [], []], props, [0.9, 0.99, 0.9999])
+    assert np.isnan(curve["click_success"]).all()
+    assert choose_threshold(curve, 0.5, 0.4, 0.0) == (0.9999, True)
+    assert choose_threshold(curve, 0.5, -1.0, 0.0) == (0.5, False)

@@ -12,9 +12,10 @@ When none does, the crop-calibrated threshold stays.
 
 Settings (``trainer.calibration``)::
 
-    screens: 3200                 # composed screens; 0 turns this step off
+    screens: 6400                 # composed screens; 0 turns this step off
     screen_seed: 7000001          # the screens' seed (another seed: another draw, to see how steady the threshold is)
-    screen_no_close_fraction: 0.5 # share of screens without a close button (false taps are measured there)
+    screen_no_close_fraction: 0.75  # share of screens without a close button (false taps are measured there)
+    compose_workers: 2            # processes composing screens while GameEye scores them (0: in line)
     max_false_tap_rate: 0.0075
     max_wrong_tap_rate: 0.02
 
@@ -22,6 +23,7 @@ Only the ``close`` class is calibrated this way; other classes keep their crop t
 """
 from __future__ import annotations
 
+import multiprocessing as mp
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -51,26 +53,52 @@ class ScreenCalibration:
 
 
 def compose_calibration_screens(assets: Assets, screen_recipe: dict[str, Any], n: int, seed: int = SCREEN_SEED,
-                                no_close_fraction: float = 0.5):
-    """``n`` full-resolution composed screens with their close boxes: (PIL image, [[x1, y1, x2, y2]])."""
+                                no_close_fraction: float = 0.5, workers: int = 0):
+    """``n`` full-resolution composed screens with their close boxes: (PIL image, [[x1, y1, x2, y2]]).
+
+    Screen ``i`` depends only on (``seed``, ``i``), so ``workers`` composing processes (0: this one)
+    yield the same screens in the same order."""
     recipe = {**screen_recipe, "no_close_fraction": no_close_fraction}
+    if workers <= 0:
+        for i in range(n):
+            yield _compose_indexed(assets, recipe, seed, i)
+        return
+    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    with ctx.Pool(workers, initializer=_init_composer, initargs=(assets, recipe)) as pool:
+        yield from pool.imap(_compose_in_worker, ((seed, i) for i in range(n)), chunksize=4)
+
+
+def _compose_indexed(assets: Assets, recipe: dict[str, Any], seed: int, i: int):
+    rng = np.random.default_rng([seed, i])
     sizes = recipe.get("screen_sizes") or [[1280, 720]]
-    for i in range(n):
-        rng = np.random.default_rng([seed, i])
-        H, W = (int(v) for v in sizes[int(rng.integers(len(sizes)))])
-        screen, boxes, labels = compose_screen(rng, assets, {**recipe, "screen_sizes": [[H, W]]}, (H, W))
-        yield screen, [list(b) for b, lab in zip(boxes, labels) if lab == CLOSE]
+    H, W = (int(v) for v in sizes[int(rng.integers(len(sizes)))])
+    screen, boxes, labels = compose_screen(rng, assets, {**recipe, "screen_sizes": [[H, W]]}, (H, W))
+    return screen, [list(b) for b, lab in zip(boxes, labels) if lab == CLOSE]
+
+
+_COMPOSER: dict[str, Any] = {}     # a composing worker's assets and recipe
+
+
+def _init_composer(assets: Assets, recipe: dict[str, Any]) -> None:
+    _COMPOSER.update(assets=assets, recipe=recipe)
+
+
+def _compose_in_worker(seed_and_index: tuple[int, int]):
+    return _compose_indexed(_COMPOSER["assets"], _COMPOSER["recipe"], *seed_and_index)
 
 
 def choose_threshold(curve: dict, fallback: float, max_false_tap_rate: float,
                      max_wrong_tap_rate: float) -> tuple[float, bool]:
     """(threshold, met_limits): the grid point with the highest click success whose false-tap and
-    wrong-tap rates are within the limits, the higher threshold on ties; ``fallback`` when none is."""
-    ok = (curve["false_tap_rate"] <= max_false_tap_rate) & (curve["wrong_tap_rate"] <= max_wrong_tap_rate)
+    wrong-tap rates are within the limits, the higher threshold on ties; ``fallback`` when none is.
+    A rate no screen measured (NaN: no screen with, or without, a button) counts as 0."""
+    click, false_tap, wrong_tap = (np.nan_to_num(np.asarray(curve[k], dtype=float), nan=0.0)
+                                   for k in ("click_success", "false_tap_rate", "wrong_tap_rate"))
+    ok = (false_tap <= max_false_tap_rate) & (wrong_tap <= max_wrong_tap_rate)
     if not ok.any():
         return float(fallback), False
-    best = np.max(curve["click_success"][ok])
-    candidates = curve["thresholds"][ok & (curve["click_success"] >= best)]
+    best = np.max(click[ok])
+    candidates = np.asarray(curve["thresholds"])[ok & (click >= best)]
     return float(candidates.max()), True
 
 
@@ -84,11 +112,12 @@ def calibrate_on_screens(detector_weights: str | Path, verifier_weights: str | P
                          screen_recipe: dict[str, Any], settings: dict[str, Any], crop_threshold: float,
                          thresholds: Sequence[float] = THRESHOLD_GRID, progress: bool = True) -> ScreenCalibration:
     """Run GameEye (detector + verifier files) over composed screens and choose the close threshold."""
-    n, seed = int(settings.get("screens", 3200)), screen_seed(settings)
+    n, seed = int(settings.get("screens", 6400)), screen_seed(settings)
     eye = GameEye(detector_weights, verifier_weights, label=CLOSE)
     truths, proposals = [], []
     screens = compose_calibration_screens(assets, screen_recipe, n, seed=seed,
-                                          no_close_fraction=float(settings.get("screen_no_close_fraction", 0.5)))
+                                          no_close_fraction=float(settings.get("screen_no_close_fraction", 0.75)),
+                                          workers=int(settings.get("compose_workers", 2)))
     for screen, truth in tqdm(screens, total=n, desc="calibrate on screens", disable=not progress,
                               dynamic_ncols=True):
         boxes, scores = eye.propose(screen)
