@@ -50,7 +50,7 @@ def test_calibration_screens_are_deterministic_in_line_or_in_workers_and_mix_clo
     pdir, names = tiny_projects
     assets = Assets(load_projects(names, pdir))
     a = list(compose_calibration_screens(assets, SCREENS, 12, no_close_fraction=0.5))
-    b = list(compose_calibration_screens(assets, SCREENS, 12, no_close_fraction=0.5, workers=2))   # composed in 2 processes
+    b = list(compose_calibration_screens(assets, SCREENS, 12, no_close_fraction=0.5, workers=2))   # 2 processes
     assert all(np.array_equal(np.asarray(x[0]), np.asarray(y[0])) and x[1] == y[1] for x, y in zip(a, b))
     other = list(compose_calibration_screens(assets, SCREENS, 12, seed=11, no_close_fraction=0.5))
     assert not all(np.array_equal(np.asarray(x[0]), np.asarray(y[0])) for x, y in zip(a, other))
