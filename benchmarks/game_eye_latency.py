@@ -13,6 +13,8 @@ All on the held-out screenshots ``projects/eval_screens/images/*.jpg``, in one r
   * (a) old setup (``benchmarks/old_setup.py``): SSD300-VGG16 on the top-left and top-right
     400x400 crops + ResNet34 at 224x224 per candidate crop, eager, a new process per screenshot;
     its per-screenshot latency IS its cold start (a few screenshots only: it is slow).
+  * (c'') as deployed with the verifier's mirror averaging switched the other way (on for a file
+    without ``mirror_average``, off for one with it): what scoring the mirror images costs.
   * stage breakdown of (b) and (c): decode, resize, detector, verifier on K crops.
 
 Latency does not depend on training except through the number of proposals: ``--proposals N``
@@ -117,22 +119,24 @@ def main() -> int:
     export_ms = (time.perf_counter() - t) * 1000
     eye_b = GameEye(ssd, res, num_threads=a.threads, backend="eager")
     eye_f = GameEye(ssd, res, num_threads=a.threads, precision="fp32")   # deployed path, float verifier
+    eye_m = GameEye(ssd, res, num_threads=a.threads)
+    eye_m.mirror_average = not eye_c.mirror_average
     if n:
-        for e in (eye_b, eye_c, eye_f):
+        for e in (eye_b, eye_c, eye_f, eye_m):
             force_proposals(e, n)
     print(f"deployed backend: {eye_c.backend}, verifier {eye_c.precision}; first load incl. ONNX export "
           f"(once per weight file): {export_ms:.0f} ms; proposals per screenshot: {n or 'from the files thresholds'}; "
           f"{len(files)} screenshots x {a.warm_reps} passes", flush=True)
 
     # ---- warm, interleaved
-    for e in (eye_b, eye_c, eye_f):
+    for e in (eye_b, eye_c, eye_f, eye_m):
         e.detect_file(files[0])
-    warm = {"b": [], "c": [], "f": []}
+    warm = {"b": [], "c": [], "f": [], "m": []}
     mismatches, score_gap = 0, 0.0
     for _ in range(a.warm_reps):
         for f in files:
-            eb, ec, ef = eye_b.detect_file(f), eye_c.detect_file(f), eye_f.detect_file(f)
-            for k, e in (("b", eb), ("c", ec), ("f", ef)):
+            eb, ec, ef, em = eye_b.detect_file(f), eye_c.detect_file(f), eye_f.detect_file(f), eye_m.detect_file(f)
+            for k, e in (("b", eb), ("c", ec), ("f", ef), ("m", em)):
                 warm[k].append(e["elapsed_ms"])
             same = len(eb["detections"]) == len(ef["detections"]) and all(
                 max(abs(u - v) for u, v in zip(x["box"], y["box"])) <= 1 and abs(x["score"] - y["score"]) <= 1e-3
@@ -183,9 +187,10 @@ def main() -> int:
     names = {"a": "(a) old: SSD300-VGG16 2 crops + ResNet34@224 looped, process/shot",
              "b": "(b) own models, plain eager (--backend eager)",
              "c": f"(c) GameEye as deployed (--backend auto -> {eye_c.backend}, verifier {eye_c.precision})",
-             "f": "(c') as deployed but --precision fp32"}
+             "f": "(c') as deployed but --precision fp32",
+             "m": f"(c'') as deployed, mirror averaging {'on' if eye_m.mirror_average else 'off'}"}
     rows = []
-    for k in "abcf":
+    for k in "abcfm":
         w = cold["a"] if k == "a" else warm[k]  # (a) starts a process per screenshot: that is its latency
         rows.append([names[k], median(w), pct(w, 95), median(cold[k]) if cold.get(k) else float("nan"), len(w)])
     print()
@@ -198,6 +203,8 @@ def main() -> int:
         ["(a) / (c)", f"{a50 / c50:.1f}x", f"{median(cold['a']) / median(cold['c']):.1f}x"],
         ["(b) / (c)", f"{b50 / c50:.1f}x", f"{median(cold['b']) / median(cold['c']):.1f}x"],
         ["(c') / (c): int8 verifier", f"{median(warm['f']) / c50:.2f}x", ""],
+        [f"(c'') / (c): mirror averaging {'on' if eye_m.mirror_average else 'off'}",
+         f"{median(warm['m']) / c50:.2f}x", ""],
         ["(a) / (c) warm-vs-warm: (a) compute only", f"{median(old_compute) / c50:.1f}x", ""]], "Speed-up"))
     print()
     rows = [[st, median(stages["b"][st]), median(stages["f"][st]), median(stages["c"][st]), pct(stages["c"][st], 95)]

@@ -105,6 +105,7 @@ class Model(_Group):
     task: Literal["detection", "classification"]
     image_size: Union[PositiveInt, tuple[PositiveInt, PositiveInt]]
     classes: Union[Literal["auto"], list[str]]
+    mirror_average: bool = False
     dataset: Dataset
 
 

@@ -12,7 +12,9 @@ Run:
     python -m gaa_mlops.recalibrate verifier=models:/gaa-resnet34/3 detector=models:/gaa-ssd@candidate
     mlflow run . -e recalibrate -P overrides="detector=models:/gaa-ssd/4" --env-manager local
 
-``verifier=`` and ``detector=`` are short for ``recalibrate.<key>=`` (conf/recalibrate/). The screens
+``verifier=`` and ``detector=`` are short for ``recalibrate.<key>=`` (conf/recalibrate/);
+``recalibrate.mirror_average=true`` also switches the new version to scoring each crop with its
+mirror image (``game_eye.crops``), its threshold chosen for that. The screens
 come from the verifier's project set and mining recipe (``model=resnet34``), the limits from
 ``trainer.calibration``.
 """
@@ -39,6 +41,7 @@ def recalibrate(cfg) -> dict[str, Any]:
     from gaa_mlops.tracking import setup_tracking_from_config
     from gaa_mlops.training.screen_calibration import calibrate_verifier_payload, inputs_from_config
     from game_eye.archs import CLASSIFIER_ARCHS, DETECTOR_ARCHS
+    from game_eye.crops import MIRROR_KEY, mirror_average_of
     from game_eye.weights import load_weights
 
     if cfg.model.task != "classification":
@@ -54,9 +57,12 @@ def recalibrate(cfg) -> dict[str, Any]:
         name = str(payload.get("model_name") or cfg.model.registered_name)
         for key in ("format", "model_name", "version", "run_id"):    # publish_weights writes them anew
             payload.pop(key, None)
+        if spec.get("mirror_average") is not None:
+            payload[MIRROR_KEY] = bool(spec.mirror_average)
+        mirror = mirror_average_of(payload, ver_path)
         assets, screens, settings = inputs_from_config(cfg)
         with mlflow.start_run(run_name=f"recalibrate-{cfg.model.name}", nested=mlflow.active_run() is not None) as run:
-            mlflow.log_params({"verifier": spec.verifier, "detector": spec.detector,
+            mlflow.log_params({"verifier": spec.verifier, "detector": spec.detector, "mirror_average": mirror,
                                **{f"calibration.{k}": v for k, v in settings.items()}})
             cal = calibrate_verifier_payload(payload, det_path, assets, screens, settings, Path(tmp) / "work")
             origin = f"{source.name}/{source.version}" if source is not None else str(spec.verifier)
@@ -68,7 +74,7 @@ def recalibrate(cfg) -> dict[str, Any]:
             mlflow.set_tags({"registered_model": name, "registered_version": mv.version,
                              "recalibrated_from": origin})
     summary = {"model_name": name, "version": int(mv.version), "recalibrated_from": origin,
-               "score_threshold": cal.threshold, "crop_threshold": payload["crop_threshold"],
+               "score_threshold": cal.threshold, "crop_threshold": payload["crop_threshold"], "mirror_average": mirror,
                "met_limits": cal.met_limits, **cal.at_threshold}
     log.info("registered %s version %s (alias candidate): %s", name, mv.version, summary)
     return summary

@@ -3,7 +3,9 @@
 A proposal box becomes a square crop centred on the box, its side ``max(w, h) * (1 + 2 * margin)``,
 so the verifier always sees the object with some context around it, whatever its aspect ratio.
 A verifier weight file may carry its own ``crop_margin`` (the context it was trained to judge, e.g.
-0.8 so the "5" of "×5" is in view); files without the key use ``RUNTIME_MARGIN``.
+0.8 so the "5" of "×5" is in view); files without the key use ``RUNTIME_MARGIN``. It may also carry
+``mirror_average: true``: its probability is then the average, over the crop and its mirror image, of
+the log-probabilities (renormalised), and its threshold was chosen for that score.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from .weights import WeightFileError
 
 RUNTIME_MARGIN = 0.3
 MARGIN_KEY = "crop_margin"
+MIRROR_KEY = "mirror_average"
 
 
 def crop_margin_of(doc: dict, path: object = "<weights>") -> float:
@@ -28,6 +31,27 @@ def crop_margin_of(doc: dict, path: object = "<weights>") -> float:
     if not 0.0 <= margin <= 5.0:
         raise WeightFileError(f"weight file {path}: {MARGIN_KEY} must be a number in [0, 5], got {value!r}")
     return margin
+
+
+def mirror_average_of(doc: dict, path: object = "<weights>") -> bool:
+    """Whether the verifier scores a crop with its mirror image too (absent: False). Raises
+    WeightFileError naming ``path`` when the value is not a boolean."""
+    value = doc.get(MIRROR_KEY, False)
+    if not isinstance(value, bool):
+        raise WeightFileError(f"weight file {path}: {MIRROR_KEY} must be true or false, got {value!r}")
+    return value
+
+
+def average_with_mirror(probs, n: int):
+    """Rows ``[:n]`` (crops) and ``[n:]`` (their mirror images) of a softmax ``probs`` [2n, C] as one
+    [n, C]: the mean of their log-probabilities, renormalised (the softmax of the mean logits)."""
+    import numpy as np
+
+    logp = np.log(np.clip(np.asarray(probs, dtype=np.float64), 1e-30, None))
+    mean = (logp[:n] + logp[n:]) / 2
+    mean -= mean.max(axis=1, keepdims=True)
+    out = np.exp(mean)
+    return (out / out.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
 def square_crop_box(box: Sequence[float], margin: float = RUNTIME_MARGIN,

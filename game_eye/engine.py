@@ -18,7 +18,9 @@ Pipeline per screenshot, for each class the detector knows (``close``, ``watch_a
      then the top-K per class (default :data:`DEFAULT_TOP_K`) proposals by detector score.
   4. Verification: ``verifier_crop`` of every proposal from the ORIGINAL image (context: the
      verifier file's ``crop_margin``, default 0.3), one batched classifier forward, softmax;
-     p = the verifier's probability of the proposal's class.
+     p = the verifier's probability of the proposal's class. A verifier file with
+     ``mirror_average: true`` scores each crop with its mirror image in the same batch too, and p
+     averages the two in log space (``game_eye.crops.average_with_mirror``).
   5. Final score sqrt(detector_score * p); keep p >= the classifier file's threshold for that
      class; every class together, sorted by final score, highest first; each detection labelled
      with its class; boxes clipped, in original pixels, 1 decimal. A close-only pair of weight
@@ -47,7 +49,7 @@ import numpy as np
 from PIL import Image
 
 from .archs import CLASSIFIER_ARCHS, DETECTOR_ARCHS
-from .crops import crop_margin_of, verifier_crop
+from .crops import average_with_mirror, crop_margin_of, mirror_average_of, verifier_crop
 from .decode import decode_image, read_image
 from .detection_result import DetectionResultContainer
 from .ops import nms as np_nms
@@ -171,6 +173,7 @@ class GameEye:
             cs = self.cls_doc["image_size"]
             self.cls_size = int(cs[0] if isinstance(cs, (list, tuple)) else cs)
             self.crop_margin = crop_margin_of(self.cls_doc, self.resnet_path)
+            self.mirror_average = mirror_average_of(self.cls_doc, self.resnet_path)
         self.regions = regions
         resolve_regions(regions, 1, 1)  # fail early on a bad spec
         self.top_k = int(top_k)
@@ -240,7 +243,8 @@ class GameEye:
                 return None
             return {"path": path, "arch": doc["arch"], "classes": list(doc["classes"]),
                     "image_size": doc["image_size"], "score_threshold": float(doc["score_threshold"]),
-                    **({"crop_margin": self.crop_margin} if doc is self.cls_doc else {}),
+                    **({"crop_margin": self.crop_margin, "mirror_average": self.mirror_average}
+                       if doc is self.cls_doc else {}),
                     "model_name": doc.get("model_name"), "version": doc.get("version"),
                     "run_id": doc.get("run_id"), "sha256": file_sha256(path)}
         return {"ssd": one(self.ssd_path, self.det_doc), "resnet": one(self.resnet_path, self.cls_doc),
@@ -281,16 +285,20 @@ class GameEye:
         """Verifier softmax [N, classes] for crops around ``boxes``, one batched forward."""
         self._require_verifier()
         crops = [verifier_crop(image, b, self.cls_size, self.crop_margin) for b in boxes]
+        if self.mirror_average and crops:
+            crops += [c.transpose(Image.Transpose.FLIP_LEFT_RIGHT) for c in crops]
         if self.backend == "onnx":
             arr = np.stack([np.asarray(c.convert("RGB"), dtype=np.uint8) for c in crops])
-            return np.asarray(self._onnx_cls.probabilities(arr))
-        import torch
+            probs = np.asarray(self._onnx_cls.probabilities(arr))
+        else:
+            import torch
 
-        from .models import classifier_input
+            from .models import classifier_input
 
-        with torch.inference_mode():
-            logits = self.classifier(classifier_input(crops))
-            return torch.softmax(logits.float(), dim=1).numpy()
+            with torch.inference_mode():
+                logits = self.classifier(classifier_input(crops))
+                probs = torch.softmax(logits.float(), dim=1).numpy()
+        return average_with_mirror(probs, len(boxes)) if self.mirror_average and crops else probs
 
     def _verify(self, image: Image.Image, boxes: list[list[float]], label: Optional[str] = None) -> list[float]:
         return self._probs(image, boxes)[:, self.cls_index[label or self.label]].tolist()

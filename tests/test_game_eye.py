@@ -131,7 +131,7 @@ def test_missing_weight_file_exit_2_subprocess(files):
 
 
 @pytest.mark.parametrize("case", ["wrong_format", "truncated", "not_torch", "ssd_as_resnet", "resnet_as_ssd",
-                                  "no_close_class", "bad_state_dict", "bad_crop_margin"])
+                                  "no_close_class", "bad_state_dict", "bad_crop_margin", "bad_mirror_average"])
 def test_bad_weight_file_exit_2_names_file(files, tmp_path, capsys, case):
     ssd, res = files["ssd"], files["resnet"]
     bad = tmp_path / f"{case}.pth"
@@ -165,6 +165,11 @@ def test_bad_weight_file_exit_2_names_file(files, tmp_path, capsys, case):
         m = build_classifier("resnet18", 2)
         save_weights(bad, dict(arch="resnet18", num_classes=2, classes=["close", "not_close"], image_size=64,
                                state_dict=m.state_dict(), score_threshold=0.5, crop_margin="wide"))
+        res = bad
+    elif case == "bad_mirror_average":
+        m = build_classifier("resnet18", 2)
+        save_weights(bad, dict(arch="resnet18", num_classes=2, classes=["close", "not_close"], image_size=64,
+                               state_dict=m.state_dict(), score_threshold=0.5, mirror_average="yes"))
         res = bad
     assert _main("--ssd-weights", ssd, "--resnet-weights", res, files["shot.png"]) == 2
     err = capsys.readouterr().err
@@ -302,6 +307,44 @@ def test_verifier_crops_with_the_margin_its_weight_file_names(files, tmp_path, b
     np.testing.assert_allclose(eye.verify(img, boxes), p_close(1.0), atol=1e-4)
     assert np.abs(p_close(1.0) - p_close(RUNTIME_MARGIN)).max() > 1e-3   # the margin changes the answer
     assert GameEye(files["ssd"], files["resnet"], backend=backend, precision="fp32").crop_margin == RUNTIME_MARGIN
+
+
+@pytest.mark.parametrize("backend", ["eager", "onnx"])
+def test_mirror_average_scores_a_crop_with_its_mirror_image(files, tmp_path, backend):
+    """A verifier file with ``mirror_average: true``: p is the softmax of the mean logits of the crop
+    and its mirror image (a mirrored screenshot gets the same p); without the key, the crop alone."""
+    from game_eye.crops import verifier_crop
+    from game_eye.engine import GameEye
+    from game_eye.models import classifier_input
+
+    torch.manual_seed(0)
+    m = build_classifier("resnet18", 3).eval()
+    doc = dict(arch="resnet18", num_classes=3, classes=["close", "watch_ad", "other"], image_size=64,
+               state_dict=m.state_dict(), score_threshold=0.0, crop_margin=0.8)
+    plain = save_weights(tmp_path / "plain.pth", doc)
+    mirrored = save_weights(tmp_path / "mirror.pth", {**doc, "mirror_average": True})
+    img = Image.open(files["shot.png"]).convert("RGB")
+    boxes = [[130.0, 20.0, 170.0, 60.0], [10.0, 200.0, 40.0, 230.0], [200.0, 300.0, 260.0, 330.0]]
+    crops = [verifier_crop(img, b, 64, 0.8) for b in boxes]
+    with torch.inference_mode():
+        logits = m(classifier_input(crops))
+        flipped = m(classifier_input([c.transpose(Image.Transpose.FLIP_LEFT_RIGHT) for c in crops]))
+    alone = torch.softmax(logits, 1).numpy()
+    both = torch.softmax((logits + flipped) / 2, 1).numpy()
+    assert np.abs(both - alone).max() > 1e-3                     # the mirror image changes the answer
+
+    eye = GameEye(files["ssd"], mirrored, backend=backend, precision="fp32")
+    assert eye.mirror_average is True and eye.info()["resnet"]["mirror_average"] is True
+    np.testing.assert_allclose(eye._probs(img, boxes), both, atol=1e-4)     # every class renormalised
+    np.testing.assert_allclose(eye.verify(img, boxes), both[:, 0], atol=1e-4)
+    w = img.width
+    mirror_boxes = [[w - b[2], b[1], w - b[0], b[3]] for b in boxes]
+    np.testing.assert_allclose(eye.verify(img.transpose(Image.Transpose.FLIP_LEFT_RIGHT), mirror_boxes),
+                               both[:, 0], atol=2e-2)        # up to the rounding of the crop edges
+    assert eye.verify(img, []) == []
+    plain_eye = GameEye(files["ssd"], plain, backend=backend, precision="fp32")
+    assert plain_eye.mirror_average is False
+    np.testing.assert_allclose(plain_eye.verify(img, boxes), alone[:, 0], atol=1e-4)
 
 
 def test_detector_class_prior_and_sized_transform():

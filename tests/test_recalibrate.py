@@ -59,6 +59,15 @@ def test_recalibrate_registers_same_weights_with_a_threshold_for_the_new_detecto
                                      "trainer.calibration.screen_seed=11"))
     third = _doc(client, "gaa-resnet34", again["version"], tmp_path / "c")
     assert third["crop_threshold"] == old["score_threshold"] and third["threshold_calibration"]["seed"] == 11
+    # the verifier trained with mirror averaging (model.mirror_average); a recalibration may switch it off
+    assert old["mirror_average"] is True and new["mirror_average"] is True and again["mirror_average"] is True
+    off = recalibrate(compose_tiny(tmp_path, "resnet34", f"recalibrate.verifier=models:/gaa-resnet34/{mv.version}",
+                                   f"recalibrate.detector=models:/gaa-ssd/{ssd['version']}",
+                                   "recalibrate.mirror_average=false"))
+    assert off["mirror_average"] is False
+    assert _doc(client, "gaa-resnet34", off["version"], tmp_path / "d")["mirror_average"] is False
+    assert client.get_run(client.get_model_version("gaa-resnet34", str(off["version"])).run_id
+                          ).data.params["mirror_average"] == "False"
 
 
 def test_cli_names_the_bad_spec_and_leaves_the_registry_alone(tmp_path):

@@ -118,6 +118,7 @@ def test_init_from_fine_tunes_a_registered_version(tmp_path, hydra_conf):
     second_doc = load_weights(registry.download_weights(
         client, client.get_model_version("gaa-resnet34", str(second["version"])), tmp_path / "dl2"))
     assert (doc["crop_margin"], second_doc["crop_margin"], second_doc["image_size"]) == (0.8, 0.5, 48)
+    assert doc["mirror_average"] is True          # model.mirror_average: the threshold was chosen for it
     # another arch is refused, naming what differs; so is a detector of another image size (anchors)
     with pytest.raises(ValueError, match=r"init_from.*arch 'resnet18' \(this model: 'resnet34'\)"):
         warm_start(build_model("classification", "resnet34", ["close", "not_close"], 32, {}), spec, "resnet34",
