@@ -95,13 +95,21 @@ class GameEyeModel(PythonModel):
 
     def _probabilities(self, crops) -> list[dict[str, Any]]:
         import torch
+        from PIL import Image
 
+        from game_eye.crops import average_with_mirror, mirror_average_of
         from game_eye.models import classifier_input
 
         size = (self.crop_size, self.crop_size)
+        batch = [c.resize(size) for c in crops]
+        mirror = mirror_average_of(self.doc) and bool(batch)
+        if mirror:     # scored as GameEye scores it, the threshold in its file was chosen so
+            batch += [c.transpose(Image.Transpose.FLIP_LEFT_RIGHT) for c in batch]
         with torch.inference_mode():
-            logits = self.classifier(classifier_input([c.resize(size) for c in crops]))
+            logits = self.classifier(classifier_input(batch))
             probs = torch.softmax(logits.float(), dim=1).numpy()
+        if mirror:
+            probs = average_with_mirror(probs, len(crops))
         classes = list(self.doc["classes"])
         return [{"probabilities": {c: round(float(p), 6) for c, p in zip(classes, row)}} for row in probs]
 

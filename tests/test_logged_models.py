@@ -18,6 +18,7 @@ import pytest
 import yaml
 from hydra import compose
 from mlflow import MlflowClient
+from PIL import Image
 
 from gaa_mlops import registry
 from gaa_mlops.logged_models import GAME_EYE_MODEL, pip_requirements
@@ -72,7 +73,7 @@ def test_each_version_is_a_logged_pyfunc_with_its_weight_file(store, tmp_path):
         assert file_sha256(registry.download_weights(client, mv, tmp_path / f"{name}-w")) == mv.tags["weights_sha256"]
 
 
-def test_pyfunc_load_model_predicts_proposals_and_probabilities(store):
+def test_pyfunc_load_model_predicts_proposals_and_probabilities(store, tmp_path):
     shot = _screenshot()
     ssd = mlflow.pyfunc.load_model("models:/gaa-ssd@champion")
     (out,) = ssd.predict(pd.DataFrame({"image": [_b64(shot)]}))
@@ -85,6 +86,12 @@ def test_pyfunc_load_model_predicts_proposals_and_probabilities(store):
     assert len(rows) == 2 and rows[0] != rows[1]
     assert set(rows[0]["probabilities"]) == {"close", "not_close"}
     assert sum(rows[0]["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
+    # the verifier's file says mirror_average: a crop and its mirror image score the same, as in GameEye
+    mirrored = tmp_path / "mirrored.png"
+    Image.open(crop).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(mirrored)
+    plain, flipped = verifier.predict(pd.DataFrame({"image": [_b64(crop), _b64(mirrored)]}))
+    assert plain["probabilities"] == pytest.approx(rows[0]["probabilities"], abs=2e-6)
+    assert flipped["probabilities"] == pytest.approx(plain["probabilities"], abs=2e-6)
     with pytest.raises(ValueError, match="neither bytes nor base64"):
         verifier.predict(pd.DataFrame({"image": ["not base64!"]}))
 
