@@ -95,16 +95,15 @@ class GameEyeModel(PythonModel):
 
     def _probabilities(self, crops) -> list[dict[str, Any]]:
         import torch
-        from PIL import Image
 
-        from game_eye.crops import average_with_mirror, mirror_average_of
+        from game_eye.crops import average_with_mirror, mirror_average_of, with_mirrors
         from game_eye.models import classifier_input
 
         size = (self.crop_size, self.crop_size)
         batch = [c.resize(size) for c in crops]
         mirror = mirror_average_of(self.doc) and bool(batch)
         if mirror:     # scored as GameEye scores it, the threshold in its file was chosen so
-            batch += [c.transpose(Image.Transpose.FLIP_LEFT_RIGHT) for c in batch]
+            batch = with_mirrors(batch)
         with torch.inference_mode():
             logits = self.classifier(classifier_input(batch))
             probs = torch.softmax(logits.float(), dim=1).numpy()

@@ -42,6 +42,14 @@ def mirror_average_of(doc: dict, path: object = "<weights>") -> bool:
     return value
 
 
+def with_mirrors(crops: list) -> list:
+    """``crops`` followed by their mirror images (left-right flipped): the batch that
+    ``average_with_mirror`` folds back into one row per crop."""
+    from PIL import Image
+
+    return list(crops) + [c.transpose(Image.Transpose.FLIP_LEFT_RIGHT) for c in crops]
+
+
 def average_with_mirror(probs, n: int):
     """Rows ``[:n]`` (crops) and ``[n:]`` (their mirror images) of a softmax ``probs`` [2n, C] as one
     [n, C]: the mean of their log-probabilities, renormalised (the softmax of the mean logits)."""

@@ -49,7 +49,7 @@ import numpy as np
 from PIL import Image
 
 from .archs import CLASSIFIER_ARCHS, DETECTOR_ARCHS
-from .crops import average_with_mirror, crop_margin_of, mirror_average_of, verifier_crop
+from .crops import average_with_mirror, crop_margin_of, mirror_average_of, verifier_crop, with_mirrors
 from .decode import decode_image, read_image
 from .detection_result import DetectionResultContainer
 from .ops import nms as np_nms
@@ -286,7 +286,7 @@ class GameEye:
         self._require_verifier()
         crops = [verifier_crop(image, b, self.cls_size, self.crop_margin) for b in boxes]
         if self.mirror_average and crops:
-            crops += [c.transpose(Image.Transpose.FLIP_LEFT_RIGHT) for c in crops]
+            crops = with_mirrors(crops)
         if self.backend == "onnx":
             arr = np.stack([np.asarray(c.convert("RGB"), dtype=np.uint8) for c in crops])
             probs = np.asarray(self._onnx_cls.probabilities(arr))
