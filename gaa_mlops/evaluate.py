@@ -22,6 +22,9 @@ The result goes on each evaluated model version as ``eval.*`` tags (``eval.watch
 ``evaluation.extra_projects`` are more held-out sets, each evaluated on its own, reported next to it
 under its name (``eval_designs.click_success``, tags ``eval.eval_designs.click_success``, artifacts
 under ``evaluation/eval_designs/``); the promotion gate reads the primary set only.
+A set that records its screens' designs (``designs.json``, as ``eval_designs`` does) also gets click
+success per design attribute: metrics ``eval_designs.click_success.plate.rsquare`` ..., the table
+``by_design.json`` and the chart ``by_design.png`` (``gaa_mlops.evaluation.breakdown``).
 """
 from __future__ import annotations
 
@@ -43,7 +46,8 @@ from gaa_mlops import registry
 from gaa_mlops.cli import CONF_DIR, prepare_argv, user_errors_in_one_line
 from gaa_mlops.data.digest import dataset_digest
 from gaa_mlops.data.mlflow_dataset import DIGEST_CHARS, GaaDataset
-from gaa_mlops.evaluation.report import failure_gallery, operating_curve_figure, pr_curve_figure
+from gaa_mlops.evaluation.breakdown import breakdown_metrics, breakdown_table, design_breakdown, load_designs
+from gaa_mlops.evaluation.report import breakdown_figure, failure_gallery, operating_curve_figure, pr_curve_figure
 from gaa_mlops.evaluation.runner import metric_name, run_evaluation
 from gaa_mlops.projects import load_project
 from gaa_mlops.tracking import setup_tracking
@@ -123,14 +127,16 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         _log_eval_input(projects, digest, counts)
         result = run_evaluation(str(ssd_path), str(res_path), shots, regions=ev.regions,
                                 precision=ev.precision, top_k=top_k)
-        finite = _log_result(result, prefix="", folder="evaluation", gallery_size=int(ev.gallery_size))
+        designs = {path: d for p in projects for path, d in load_designs(p.root).items()}
+        finite = _log_result(result, prefix="", folder="evaluation", gallery_size=int(ev.gallery_size),
+                             designs=designs)
         extra_tags = {}
         for extra in load_evaluation_projects(ev.get("extra_projects") or [], cfg.paths.projects_dir):
             extra_shots = list(extra.screenshots)[: ev.limit] if ev.limit else list(extra.screenshots)
             extra_result = run_evaluation(str(ssd_path), str(res_path), extra_shots, regions=ev.regions,
                                           precision=ev.precision, top_k=top_k)
             finite |= _log_result(extra_result, prefix=f"{extra.name}.", folder=f"evaluation/{extra.name}",
-                                  gallery_size=int(ev.gallery_size))
+                                  gallery_size=int(ev.gallery_size), designs=load_designs(extra.root))
             extra_tags |= {f"eval.{extra.name}.{k}": f"{finite[f'{extra.name}.{k}']:.6f}"
                            for k in (*HEADLINE, *STAGE_KEYS) if f"{extra.name}.{k}" in finite}
             extra_tags[f"eval.{extra.name}.dataset_digest"] = evaluation_digest([extra])
@@ -150,11 +156,18 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     return summary
 
 
-def _log_result(result, prefix: str, folder: str, gallery_size: int) -> dict[str, float]:
+def _log_result(result, prefix: str, folder: str, gallery_size: int, designs: dict | None = None) -> dict[str, float]:
     """Log one evaluation set's metrics (names prefixed with ``prefix``), results table, gallery and
-    curves (under ``folder``); return its finite metrics, prefixed."""
+    curves (under ``folder``), and with ``designs`` (``load_designs``) its click success by design;
+    return its finite metrics, prefixed."""
     finite = {f"{prefix}{k}": v for k, v in result.metrics.items()
               if isinstance(v, (int, float)) and math.isfinite(v)}
+    by_design = design_breakdown(result.rows, designs) if designs else {}
+    if by_design:
+        finite |= breakdown_metrics(by_design, prefix)
+        mlflow.log_table(breakdown_table(by_design), f"{folder}/by_design.json")
+        log_figure(breakdown_figure(by_design, result.metrics.get("click_success", float("nan"))),
+                   f"{folder}/by_design.png")
     mlflow.log_metrics(finite)
     table = {k: [r[k] if not isinstance(r[k], list) else json.dumps(r[k]) for r in result.rows]
              for k in ("image", "truth", "first_close", "outcome", "hit", "score", "ms")}

@@ -1,5 +1,5 @@
-"""Evaluation artifacts people look at: the PR curve, the operating curve over verifier thresholds and a
-gallery of the worst failures."""
+"""Evaluation artifacts people look at: the PR curve, the operating curve over verifier thresholds, click
+success by design and a gallery of the worst failures."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -88,5 +88,32 @@ def failure_gallery(rows: Sequence[dict], limit: int = 12):
         ax.set_title(f"{r['outcome']} {r['score'] or 0:.2f}\n{r['image']}", fontsize=8)
     if not bad:
         axes.flat[0].text(0.5, 0.5, "no failures", ha="center", va="center", fontsize=14)
+    fig.tight_layout()
+    return fig
+
+
+def breakdown_figure(breakdown: dict, overall: float):
+    """Click success per value of each design attribute (``evaluation.breakdown``), one panel per
+    attribute, bars labelled hits / screens; the dashed line is the whole set's click success."""
+    attrs = list(breakdown) or ["(no designs)"]
+    heights = [max(1, len(breakdown.get(a, {}))) for a in attrs]
+    fig, axes = plt.subplots(len(attrs), 1, figsize=(7, 0.9 + 0.32 * sum(heights) + 0.5 * len(attrs)),
+                             gridspec_kw={"height_ratios": heights}, squeeze=False)
+    for ax, attr in zip(axes[:, 0], attrs):
+        cells = breakdown.get(attr, {})
+        names = list(cells)
+        values = [cells[v]["click_success"] for v in names]
+        ax.barh(range(len(names)), values, color=["tab:red" if v < overall else "tab:green" for v in values])
+        for i, v in enumerate(names):
+            ax.text(min(values[i], 1.0) + 0.01, i, f"{cells[v]['n_hit']}/{cells[v]['n']}", va="center", fontsize=7)
+        ax.set_yticks(range(len(names)))
+        ax.set_yticklabels(names, fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xlim(0, 1.15)
+        if np.isfinite(overall):
+            ax.axvline(overall, color="black", ls="--", lw=1)
+        ax.set_title(attr, fontsize=9, loc="left")
+        ax.grid(axis="x", alpha=0.3)
+    axes[-1, 0].set_xlabel("click success on screens with a close button (dashed: all of them)")
     fig.tight_layout()
     return fig
