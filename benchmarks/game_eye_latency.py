@@ -12,7 +12,8 @@ All on the held-out screenshots ``projects/eval_screens/images/*.jpg``, in one r
   * cold: process start -> the JSON file written, via subprocess, alternately (b) and (c).
   * (a) old setup (``benchmarks/old_setup.py``): SSD300-VGG16 on the top-left and top-right
     400x400 crops + ResNet34 at 224x224 per candidate crop, eager, a new process per screenshot;
-    its per-screenshot latency IS its cold start (a few screenshots only: it is slow).
+    its per-screenshot latency IS its cold start (a few screenshots only: it is slow). Its two
+    models are untrained, whatever weights (b) and (c) load: their latency does not depend on them.
   * (c'') as deployed with the verifier's mirror averaging switched the other way (on for a file
     without ``mirror_average``, off for one with it): what scoring the mirror images costs.
   * stage breakdown of (b) and (c): decode, resize, detector, verifier on K crops.
@@ -106,7 +107,8 @@ def main() -> int:
     import torch
 
     from game_eye.engine import GameEye
-    from game_eye.models import build_detector
+    from game_eye.models import build_classifier, build_detector
+    from game_eye.weights import save_weights
 
     print(f"# GameEye latency  ({cpu_note()})", flush=True)
     tmp = Path(tempfile.mkdtemp(prefix="ge_bench_"))
@@ -167,8 +169,11 @@ def main() -> int:
     old_w = tmp / "ssd300.pth"
     torch.manual_seed(0)
     torch.save(build_detector("ssd300_vgg16", 2, (300, 300)).state_dict(), old_w)
+    old_res = save_weights(tmp / "resnet34.pth", dict(      # the old verifier, whatever arch (c) runs
+        arch="resnet34", num_classes=2, classes=["close", "not_close"], image_size=224, model_kwargs={},
+        state_dict=build_classifier("resnet34", 2).state_dict(), score_threshold=0.5))
     per_crop = max(1, -(-(n or DEFAULT_TOP_K) // 2))  # both corners together verify at least as many crops as (c)
-    old = [sys.executable, str(REPO / "benchmarks" / "old_setup.py"), "--ssd300", str(old_w), "--resnet", res,
+    old = [sys.executable, str(REPO / "benchmarks" / "old_setup.py"), "--ssd300", str(old_w), "--resnet", str(old_res),
            "--json", str(out), "--per-crop", str(per_crop)] + (["--threads", str(a.threads)] if a.threads else [])
     cold = {"a": [], "b": [], "c": []}
     old_compute = []
