@@ -125,18 +125,19 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         for c in sorted({c for s in shots for c in s.classes} - {"close"}):
             counts[f"with_{c}"] = sum(1 for s in shots if s.boxes_of(c))
         _log_eval_input(projects, digest, counts)
+        designs = {path: d for p in projects for path, d in load_designs(p.root).items()}
         result = run_evaluation(str(ssd_path), str(res_path), shots, regions=ev.regions,
                                 precision=ev.precision, top_k=top_k)
-        designs = {path: d for p in projects for path, d in load_designs(p.root).items()}
         finite = _log_result(result, prefix="", folder="evaluation", gallery_size=int(ev.gallery_size),
                              designs=designs)
         extra_tags = {}
         for extra in load_evaluation_projects(ev.get("extra_projects") or [], cfg.paths.projects_dir):
             extra_shots = list(extra.screenshots)[: ev.limit] if ev.limit else list(extra.screenshots)
+            extra_designs = load_designs(extra.root)
             extra_result = run_evaluation(str(ssd_path), str(res_path), extra_shots, regions=ev.regions,
                                           precision=ev.precision, top_k=top_k)
             finite |= _log_result(extra_result, prefix=f"{extra.name}.", folder=f"evaluation/{extra.name}",
-                                  gallery_size=int(ev.gallery_size), designs=load_designs(extra.root))
+                                  gallery_size=int(ev.gallery_size), designs=extra_designs)
             extra_tags |= {f"eval.{extra.name}.{k}": f"{finite[f'{extra.name}.{k}']:.6f}"
                            for k in (*HEADLINE, *STAGE_KEYS) if f"{extra.name}.{k}" in finite}
             extra_tags[f"eval.{extra.name}.dataset_digest"] = evaluation_digest([extra])
@@ -159,12 +160,13 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 def _log_result(result, prefix: str, folder: str, gallery_size: int, designs: dict | None = None) -> dict[str, float]:
     """Log one evaluation set's metrics (names prefixed with ``prefix``), results table, gallery and
     curves (under ``folder``), and with ``designs`` (``load_designs``) its click success by design;
-    return its finite metrics, prefixed."""
+    return its finite metrics, prefixed (the by-design ones stay on the run: the summary keeps the
+    headline numbers)."""
     finite = {f"{prefix}{k}": v for k, v in result.metrics.items()
               if isinstance(v, (int, float)) and math.isfinite(v)}
     by_design = design_breakdown(result.rows, designs) if designs else {}
     if by_design:
-        finite |= breakdown_metrics(by_design, prefix)
+        mlflow.log_metrics(breakdown_metrics(by_design, prefix))
         mlflow.log_table(breakdown_table(by_design), f"{folder}/by_design.json")
         log_figure(breakdown_figure(by_design, result.metrics.get("click_success", float("nan"))),
                    f"{folder}/by_design.png")

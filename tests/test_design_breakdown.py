@@ -91,6 +91,7 @@ def test_evaluate_logs_click_success_by_design_for_a_set_that_records_its_design
     assert hits == pytest.approx(metrics["click_success"] * metrics["n_with_close"])
     assert metrics["click_success.source.drawn"] == pytest.approx(metrics["click_success"])
     assert not any(k.startswith("shots_plain.click_success.") for k in metrics)   # no designs.json there
+    assert not any(k.startswith("click_success.") for k in summary)  # on the run; the summary keeps the headline
     table = mlflow.artifacts.load_dict(f"runs:/{run_id}/evaluation/by_design.json")
     assert dict(zip(table["columns"], table["data"][0]))["attribute"] == "plate"
     arts = {a.path for a in MlflowClient().list_artifacts(run_id, "evaluation")}
