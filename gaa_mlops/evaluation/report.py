@@ -93,19 +93,19 @@ def failure_gallery(rows: Sequence[dict], limit: int = 12):
 
 
 def breakdown_figure(breakdown: dict, overall: float):
-    """Click success per value of each design attribute (``evaluation.breakdown``), one panel per
-    attribute, bars labelled hits / screens; the dashed line is the whole set's click success."""
-    attrs = list(breakdown) or ["(no designs)"]
-    heights = [max(1, len(breakdown.get(a, {}))) for a in attrs]
+    """Click success per value of each design attribute (a non-empty ``evaluation.breakdown``), one
+    panel per attribute, bars labelled hits / screens; the dashed line is the whole set's click success."""
+    attrs = list(breakdown)
+    heights = [len(breakdown[a]) for a in attrs]
     fig, axes = plt.subplots(len(attrs), 1, figsize=(7, 0.9 + 0.32 * sum(heights) + 0.5 * len(attrs)),
                              gridspec_kw={"height_ratios": heights}, squeeze=False)
     for ax, attr in zip(axes[:, 0], attrs):
-        cells = breakdown.get(attr, {})
+        cells = breakdown[attr]
         names = list(cells)
         values = [cells[v]["click_success"] for v in names]
         ax.barh(range(len(names)), values, color=["tab:red" if v < overall else "tab:green" for v in values])
         for i, v in enumerate(names):
-            ax.text(min(values[i], 1.0) + 0.01, i, f"{cells[v]['n_hit']}/{cells[v]['n']}", va="center", fontsize=7)
+            ax.text(values[i] + 0.01, i, f"{cells[v]['n_hit']}/{cells[v]['n']}", va="center", fontsize=7)
         ax.set_yticks(range(len(names)))
         ax.set_yticklabels(names, fontsize=8)
         ax.invert_yaxis()
