@@ -2,8 +2,8 @@
 square / octagon / diamond, thin to heavy, filled, outlined, duotone, emoji ❌ ❎) of every TRAINING
 source in projects/_icon_sources/sources.yaml (Iconify sets + Debian icon / symbol fonts), each in
 several styles of the shared button renderer (projects/_icons.py: bare, disc, rounded square,
-square, pill; solid, see-through or ring-only plates; knock-out; outline, shadow, glow). neg_icons
-draws the same sets' other glyphs with exactly the same style distribution.
+square, pill from its TRAIN_PLATES table; solid, see-through or ring-only plates; knock-out; outline,
+shadow, glow). neg_icons draws the same sets' other glyphs with exactly the same style distribution.
 
 The sprites are not committed: `make assets` renders them (after `npm ci` in
 projects/_icon_sources and the Debian font packages), or run by hand:
@@ -25,8 +25,8 @@ import _icons as IC  # noqa: E402
 
 SEED = 7101
 CAP_GLYPHS = 12
-TARGET = 30
-MIN_STYLES, MAX_STYLES = 3, 10
+TARGET = 40
+MIN_STYLES, MAX_STYLES = 4, 10
 SIZE = (52, 120)  # plate (or bare glyph) size in px before the 48..128 sprite fit
 
 
@@ -44,7 +44,7 @@ def make_sprites(sources, seed=SEED):
             if base is None:
                 continue
             for _ in range(n_styles):
-                st = IC.random_style(rng)
+                st = IC.random_style(rng, IC.TRAIN_PLATES)
                 img, _ = IC.render_button(base, st, int(rng.integers(SIZE[0], SIZE[1] + 1)), g.colour)
                 out.append((img, dict(source=src.id, glyph=IC.glyph_label(g), key=g.name, style=st["plate"],
                                       effect=st["effect"] or "", knockout=st["knockout"])))

@@ -38,7 +38,7 @@ def make_sprites(sources, seed=SEED):
     for src in sources:
         rng = IC.source_rng(seed, src)
         for g, concept in IC.pick_negatives(src, rng, N_RANDOM, CAP):
-            st = IC.random_style(rng)
+            st = IC.random_style(rng, IC.TRAIN_PLATES)
             size = int(rng.integers(SIZE[0], SIZE[1] + 1))
             base = IC.render_glyph(src, g.name, IC.glyph_px(st, size))
             if base is None or IC.x_likeness(base) > IC.X_LIKE_MAX:   # blank, or shaped like an X
