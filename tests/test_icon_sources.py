@@ -192,6 +192,14 @@ def test_x_likeness_separates_x_from_plus():
     assert IC.x_likeness(plus) < 0.1
 
 
+def test_training_draws_plated_buttons_more_often_than_eval_designs():
+    assert set(IC.TRAIN_PLATES) == set(IC.PLATES)
+    for plate in ("rsquare", "square", "pill"):
+        assert IC.TRAIN_PLATES.count(plate) / len(IC.TRAIN_PLATES) > IC.PLATES.count(plate) / len(IC.PLATES)
+    rng = np.random.default_rng(0)
+    assert {IC.random_style(rng, ["pill", "square"])["plate"] for _ in range(40)} == {"pill", "square"}
+
+
 # ------------------------------------------------------------------------------- determinism
 
 def load_generator(project):

@@ -162,13 +162,15 @@ def test_eval_designs_draw_from_heldout_sources_only():
     assert not used & trained
 
 
-@pytest.mark.parametrize("project", ["close_plain_x", "screens_train"])
+@pytest.mark.parametrize("project", ["close_plain_x", "screens_train", "neg_text_ja"])
 def test_regenerating_a_project_gives_the_committed_files_byte_for_byte(project, tmp_path):
-    """The generators and projects/_drawing are deterministic: a project regenerated in a copy of
-    projects/ (sprites for close_plain_x; screens, text, icons and COCO for screens_train) is the
+    """The generators, projects/_drawing and the button renderer of projects/_icons.py are
+    deterministic: a project regenerated in a copy of projects/ (sprites for close_plain_x; screens,
+    text, icons and COCO for screens_train; text and plated buttons for neg_text_ja) is the
     committed project, file for file."""
     copy = tmp_path / "projects"
     shutil.copytree(ROOT / "_drawing", copy / "_drawing", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "_icons.py", copy / "_icons.py")
     (copy / project).mkdir(parents=True)
     shutil.copy(ROOT / project / "generate.py", copy / project / "generate.py")
     out = subprocess.run([sys.executable, str(copy / project / "generate.py")], cwd=tmp_path,

@@ -6,8 +6,8 @@ can be a real close button). ㄨ (U+3128) is absent: no installed font has the g
 
 The X-like characters and some other singles are also drawn as icon buttons, in the training
 button styles that close_icons uses (projects/_icons.py: disc, rounded square, square or pill;
-solid, see-through or ring; outline, shadow, glow): a 又 on a blue rounded square was taken
-for a close by a verifier that had seen Japanese characters only as text.
+solid, see-through or ring; outline, shadow, glow): on a plate a character looks like an icon
+button, and a verifier that knows it only as text takes some (又 on a rounded square) for a close.
 
 Run: python projects/neg_text_ja/generate.py
 """
