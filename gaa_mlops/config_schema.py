@@ -106,6 +106,7 @@ class Model(_Group):
     image_size: Union[PositiveInt, tuple[PositiveInt, PositiveInt]]
     classes: Union[Literal["auto"], list[str]]
     mirror_average: bool = False
+    extra_crop_margins: list[NonNegative] = []
     dataset: Dataset
 
 

@@ -12,7 +12,8 @@ What a model answers depends on the artifacts it was logged with (``gaa_mlops.lo
 - ``weights``, a detector weight file (gaa-ssd): per screenshot, ``{"proposals": [...]}``, the
   SSD's boxes after its calibrated threshold, NMS and top-k, as GameEye passes them to the verifier;
 - ``weights``, a verifier weight file (gaa-resnet34): per crop (the proposal with its context),
-  ``{"probabilities": {class: p}}``.
+  ``{"probabilities": {class: p}}``. A crop comes cut already, so the file's ``extra_crop_margins``
+  (further contexts GameEye cuts from the screenshot) do not apply here; its mirror image does.
 
 Input: a DataFrame with a column ``image`` of base64-encoded PNG/JPEG strings (what ``/invocations``
 takes as JSON), or of raw bytes; a list of either, or one string / bytes, also works.
@@ -96,7 +97,7 @@ class GameEyeModel(PythonModel):
     def _probabilities(self, crops) -> list[dict[str, Any]]:
         import torch
 
-        from game_eye.crops import average_with_mirror, mirror_average_of, with_mirrors
+        from game_eye.crops import average_views, mirror_average_of, with_mirrors
         from game_eye.models import classifier_input
 
         size = (self.crop_size, self.crop_size)
@@ -108,7 +109,7 @@ class GameEyeModel(PythonModel):
             logits = self.classifier(classifier_input(batch))
             probs = torch.softmax(logits.float(), dim=1).numpy()
         if mirror:
-            probs = average_with_mirror(probs, len(crops))
+            probs = average_views(probs, len(crops))
         classes = list(self.doc["classes"])
         return [{"probabilities": {c: round(float(p), 6) for c, p in zip(classes, row)}} for row in probs]
 

@@ -14,7 +14,8 @@ Run:
 
 ``verifier=`` and ``detector=`` are short for ``recalibrate.<key>=`` (conf/recalibrate/);
 ``recalibrate.mirror_average=true`` also switches the new version to scoring each crop with its
-mirror image (``game_eye.crops``), its threshold chosen for that. The screens
+mirror image (``game_eye.crops``), its threshold chosen for that;
+``"recalibrate.extra_crop_margins=[0.55,1.05]"`` scores each proposal at those contexts too. The screens
 come from the verifier's project set and mining recipe (``model=resnet34``), the limits from
 ``trainer.calibration``.
 """
@@ -41,7 +42,7 @@ def recalibrate(cfg) -> dict[str, Any]:
     from gaa_mlops.tracking import setup_tracking_from_config
     from gaa_mlops.training.screen_calibration import calibrate_verifier_payload, inputs_from_config
     from game_eye.archs import CLASSIFIER_ARCHS, DETECTOR_ARCHS
-    from game_eye.crops import MIRROR_KEY, mirror_average_of
+    from game_eye.crops import EXTRA_MARGINS_KEY, MIRROR_KEY, extra_margins_of, mirror_average_of
     from game_eye.weights import load_weights
 
     if cfg.model.task != "classification":
@@ -59,10 +60,14 @@ def recalibrate(cfg) -> dict[str, Any]:
             payload.pop(key, None)
         if spec.get("mirror_average") is not None:
             payload[MIRROR_KEY] = bool(spec.mirror_average)
+        if spec.get("extra_crop_margins") is not None:
+            payload[EXTRA_MARGINS_KEY] = [float(v) for v in spec.extra_crop_margins]
         mirror = mirror_average_of(payload, ver_path)
+        extra = list(extra_margins_of(payload, ver_path))
         assets, screens, settings = inputs_from_config(cfg)
         with mlflow.start_run(run_name=f"recalibrate-{cfg.model.name}", nested=mlflow.active_run() is not None) as run:
             mlflow.log_params({"verifier": spec.verifier, "detector": spec.detector, "mirror_average": mirror,
+                               "extra_crop_margins": extra,
                                **{f"calibration.{k}": v for k, v in settings.items()}})
             cal = calibrate_verifier_payload(payload, det_path, assets, screens, settings, Path(tmp) / "work")
             origin = f"{source.name}/{source.version}" if source is not None else str(spec.verifier)
@@ -75,6 +80,7 @@ def recalibrate(cfg) -> dict[str, Any]:
                              "recalibrated_from": origin})
     summary = {"model_name": name, "version": int(mv.version), "recalibrated_from": origin,
                "score_threshold": cal.threshold, "crop_threshold": payload["crop_threshold"], "mirror_average": mirror,
+               "extra_crop_margins": extra,
                "met_limits": cal.met_limits, **cal.at_threshold}
     log.info("registered %s version %s (alias candidate): %s", name, mv.version, summary)
     return summary

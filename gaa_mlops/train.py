@@ -50,7 +50,7 @@ from gaa_mlops.training.optim import OPTIMIZERS, SCHEDULERS
 from gaa_mlops.training.precision import autocast_dtype, precision_name
 from gaa_mlops.training.screen_calibration import calibrate_verifier_payload, inputs_from_config
 from gaa_mlops.training.tracker import NullTracker
-from game_eye.crops import MARGIN_KEY, MIRROR_KEY
+from game_eye.crops import EXTRA_MARGINS_KEY, MARGIN_KEY, MIRROR_KEY
 from game_eye.models import CLASSIFIER_ARCHS, DETECTOR_ARCHS, build_classifier, build_detector
 from game_eye.quantize import CALIBRATION_KEY
 from game_eye.weights import file_sha256, load_weights
@@ -212,8 +212,8 @@ def _open_run(cfg: DictConfig, ctx: distributed.DistContext, root: Path, built: 
 
 def _weight_file(cfg: DictConfig, built: BuiltDataset, result, run_id: str, workdir: Path) -> dict[str, Any]:
     """The weight document of the best state; a verifier's also carries its int8 calibration crops,
-    its runtime crop margin, whether GameEye averages a crop with its mirror image, and the close
-    threshold chosen on whole screens (with that scoring)."""
+    its runtime crop margin, whether GameEye averages a crop with its mirror image (and with crops at
+    further margins), and the close threshold chosen on whole screens (with that scoring)."""
     m = cfg.model
     classes, image_size, model_kwargs = _model_spec(m)
     payload = weight_payload(result, m.arch, classes, image_size, model_kwargs, built.digest, run_id,
@@ -222,6 +222,8 @@ def _weight_file(cfg: DictConfig, built: BuiltDataset, result, run_id: str, work
         payload[CALIBRATION_KEY] = calibration_crops(built.path, classes)
         payload[MARGIN_KEY] = runtime_margin(built.manifest["recipe"])
         payload[MIRROR_KEY] = bool(m.get("mirror_average", False))    # before the threshold is chosen for it
+        if m.get("extra_crop_margins"):
+            payload[EXTRA_MARGINS_KEY] = [float(v) for v in m.extra_crop_margins]
         _calibrate_on_screens(cfg, built, payload, workdir)
     return payload
 

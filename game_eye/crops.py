@@ -5,7 +5,9 @@ so the verifier always sees the object with some context around it, whatever its
 A verifier weight file may carry its own ``crop_margin`` (the context it was trained to judge, e.g.
 0.8 so the "5" of "×5" is in view); files without the key use ``RUNTIME_MARGIN``. It may also carry
 ``mirror_average: true``: its probability is then the average, over the crop and its mirror image, of
-the log-probabilities (renormalised), and its threshold was chosen for that score.
+the log-probabilities (renormalised), and its threshold was chosen for that score. And it may carry
+``extra_crop_margins: [0.55, 1.05]``: each proposal is then also cut at those contexts, and every
+view (each margin, each mirror image) goes into the same average.
 """
 from __future__ import annotations
 
@@ -16,6 +18,15 @@ from .weights import WeightFileError
 RUNTIME_MARGIN = 0.3
 MARGIN_KEY = "crop_margin"
 MIRROR_KEY = "mirror_average"
+EXTRA_MARGINS_KEY = "extra_crop_margins"
+
+
+def _margin(value) -> float:
+    try:
+        margin = float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+    return margin
 
 
 def crop_margin_of(doc: dict, path: object = "<weights>") -> float:
@@ -24,13 +35,22 @@ def crop_margin_of(doc: dict, path: object = "<weights>") -> float:
     value = doc.get(MARGIN_KEY)
     if value is None:
         return RUNTIME_MARGIN
-    try:
-        margin = float(value)
-    except (TypeError, ValueError):
-        margin = float("nan")
+    margin = _margin(value)
     if not 0.0 <= margin <= 5.0:
         raise WeightFileError(f"weight file {path}: {MARGIN_KEY} must be a number in [0, 5], got {value!r}")
     return margin
+
+
+def extra_margins_of(doc: dict, path: object = "<weights>") -> tuple[float, ...]:
+    """The further contexts at which the verifier scores each proposal, besides ``crop_margin``
+    (absent: none). Raises WeightFileError naming ``path`` when the value is not a list of numbers
+    in [0, 5]."""
+    value = doc.get(EXTRA_MARGINS_KEY) or []
+    margins = tuple(_margin(v) for v in value) if isinstance(value, (list, tuple)) else (float("nan"),)
+    if not all(0.0 <= m <= 5.0 for m in margins):
+        raise WeightFileError(f"weight file {path}: {EXTRA_MARGINS_KEY} must be a list of numbers in [0, 5], "
+                              f"got {value!r}")
+    return margins
 
 
 def mirror_average_of(doc: dict, path: object = "<weights>") -> bool:
@@ -44,19 +64,20 @@ def mirror_average_of(doc: dict, path: object = "<weights>") -> bool:
 
 def with_mirrors(crops: list) -> list:
     """``crops`` followed by their mirror images (left-right flipped): the batch that
-    ``average_with_mirror`` folds back into one row per crop."""
+    ``average_views`` folds back into one row per crop."""
     from PIL import Image
 
     return list(crops) + [c.transpose(Image.Transpose.FLIP_LEFT_RIGHT) for c in crops]
 
 
-def average_with_mirror(probs, n: int):
-    """Rows ``[:n]`` (crops) and ``[n:]`` (their mirror images) of a softmax ``probs`` [2n, C] as one
-    [n, C]: the mean of their log-probabilities, renormalised (the softmax of the mean logits)."""
+def average_views(probs, n: int):
+    """A softmax ``probs`` [k*n, C] holding k views of n crops (rows ``[i*n:(i+1)*n]`` are view i:
+    another margin, a mirror image) as one [n, C]: the mean of the views' log-probabilities,
+    renormalised (the softmax of the mean logits)."""
     import numpy as np
 
     logp = np.log(np.clip(np.asarray(probs, dtype=np.float64), 1e-30, None))
-    mean = (logp[:n] + logp[n:]) / 2
+    mean = logp.reshape(-1, n, logp.shape[1]).mean(axis=0)
     mean -= mean.max(axis=1, keepdims=True)
     out = np.exp(mean)
     return (out / out.sum(axis=1, keepdims=True)).astype(np.float32)

@@ -19,8 +19,9 @@ Pipeline per screenshot, for each class the detector knows (``close``, ``watch_a
   4. Verification: ``verifier_crop`` of every proposal from the ORIGINAL image (context: the
      verifier file's ``crop_margin``, default 0.3), one batched classifier forward, softmax;
      p = the verifier's probability of the proposal's class. A verifier file with
-     ``mirror_average: true`` scores each crop with its mirror image in the same batch too, and p
-     averages the two in log space (``game_eye.crops.average_with_mirror``).
+     ``mirror_average: true`` scores each crop with its mirror image in the same batch too, and one
+     with ``extra_crop_margins`` each proposal at those contexts too; p averages all these views in
+     log space (``game_eye.crops.average_views``).
   5. Final score sqrt(detector_score * p); keep p >= the classifier file's threshold for that
      class; every class together, sorted by final score, highest first; each detection labelled
      with its class; boxes clipped, in original pixels, 1 decimal. A close-only pair of weight
@@ -49,7 +50,7 @@ import numpy as np
 from PIL import Image
 
 from .archs import CLASSIFIER_ARCHS, DETECTOR_ARCHS
-from .crops import average_with_mirror, crop_margin_of, mirror_average_of, verifier_crop, with_mirrors
+from .crops import average_views, crop_margin_of, extra_margins_of, mirror_average_of, verifier_crop, with_mirrors
 from .decode import decode_image, read_image
 from .detection_result import DetectionResultContainer
 from .ops import nms as np_nms
@@ -174,6 +175,7 @@ class GameEye:
             self.cls_size = int(cs[0] if isinstance(cs, (list, tuple)) else cs)
             self.crop_margin = crop_margin_of(self.cls_doc, self.resnet_path)
             self.mirror_average = mirror_average_of(self.cls_doc, self.resnet_path)
+            self.extra_margins = extra_margins_of(self.cls_doc, self.resnet_path)
         self.regions = regions
         resolve_regions(regions, 1, 1)  # fail early on a bad spec
         self.top_k = int(top_k)
@@ -243,7 +245,8 @@ class GameEye:
                 return None
             return {"path": path, "arch": doc["arch"], "classes": list(doc["classes"]),
                     "image_size": doc["image_size"], "score_threshold": float(doc["score_threshold"]),
-                    **({"crop_margin": self.crop_margin, "mirror_average": self.mirror_average}
+                    **({"crop_margin": self.crop_margin, "mirror_average": self.mirror_average,
+                        "extra_crop_margins": list(self.extra_margins)}
                        if doc is self.cls_doc else {}),
                     "model_name": doc.get("model_name"), "version": doc.get("version"),
                     "run_id": doc.get("run_id"), "sha256": file_sha256(path)}
@@ -284,7 +287,8 @@ class GameEye:
     def _probs(self, image: Image.Image, boxes: list[list[float]]) -> np.ndarray:
         """Verifier softmax [N, classes] for crops around ``boxes``, one batched forward."""
         self._require_verifier()
-        crops = [verifier_crop(image, b, self.cls_size, self.crop_margin) for b in boxes]
+        crops = [verifier_crop(image, b, self.cls_size, margin)
+                 for margin in (self.crop_margin, *self.extra_margins) for b in boxes]
         if self.mirror_average and crops:
             crops = with_mirrors(crops)
         if self.backend == "onnx":
@@ -298,7 +302,7 @@ class GameEye:
             with torch.inference_mode():
                 logits = self.classifier(classifier_input(crops))
                 probs = torch.softmax(logits.float(), dim=1).numpy()
-        return average_with_mirror(probs, len(boxes)) if self.mirror_average and crops else probs
+        return average_views(probs, len(boxes)) if len(crops) > len(boxes) else probs
 
     def _verify(self, image: Image.Image, boxes: list[list[float]], label: Optional[str] = None) -> list[float]:
         return self._probs(image, boxes)[:, self.cls_index[label or self.label]].tolist()

@@ -9,7 +9,8 @@ A weight file is ``torch.save`` of a plain dict that loads with ``weights_only=T
 
 A verifier file may add ``"crop_margin": 1.0``, the context around a proposal it was trained on
 (``game_eye.crops``; absent: 0.3), and ``"mirror_average": true``, scoring each crop with its
-mirror image too (absent: false). GameEye rebuilds the model from this file alone (see
+mirror image too (absent: false), and ``"extra_crop_margins": [0.55, 1.05]``, cutting each proposal
+at those contexts too (absent: none). GameEye rebuilds the model from this file alone (see
 ``game_eye.models``).
 """
 from __future__ import annotations

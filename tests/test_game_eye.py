@@ -131,7 +131,8 @@ def test_missing_weight_file_exit_2_subprocess(files):
 
 
 @pytest.mark.parametrize("case", ["wrong_format", "truncated", "not_torch", "ssd_as_resnet", "resnet_as_ssd",
-                                  "no_close_class", "bad_state_dict", "bad_crop_margin", "bad_mirror_average"])
+                                  "no_close_class", "bad_state_dict", "bad_crop_margin", "bad_mirror_average",
+                                  "bad_extra_crop_margins"])
 def test_bad_weight_file_exit_2_names_file(files, tmp_path, capsys, case):
     ssd, res = files["ssd"], files["resnet"]
     bad = tmp_path / f"{case}.pth"
@@ -170,6 +171,11 @@ def test_bad_weight_file_exit_2_names_file(files, tmp_path, capsys, case):
         m = build_classifier("resnet18", 2)
         save_weights(bad, dict(arch="resnet18", num_classes=2, classes=["close", "not_close"], image_size=64,
                                state_dict=m.state_dict(), score_threshold=0.5, mirror_average="yes"))
+        res = bad
+    elif case == "bad_extra_crop_margins":
+        m = build_classifier("resnet18", 2)
+        save_weights(bad, dict(arch="resnet18", num_classes=2, classes=["close", "not_close"], image_size=64,
+                               state_dict=m.state_dict(), score_threshold=0.5, extra_crop_margins=[0.5, "wide"]))
         res = bad
     assert _main("--ssd-weights", ssd, "--resnet-weights", res, files["shot.png"]) == 2
     err = capsys.readouterr().err
@@ -345,6 +351,42 @@ def test_mirror_average_scores_a_crop_with_its_mirror_image(files, tmp_path, bac
     plain_eye = GameEye(files["ssd"], plain, backend=backend, precision="fp32")
     assert plain_eye.mirror_average is False
     np.testing.assert_allclose(plain_eye.verify(img, boxes), alone[:, 0], atol=1e-4)
+
+
+@pytest.mark.parametrize("backend", ["eager", "onnx"])
+def test_extra_crop_margins_average_every_view(files, tmp_path, backend):
+    """A verifier file with ``extra_crop_margins``: p is the softmax of the mean logits over the crop
+    at ``crop_margin`` and at each extra margin, each with its mirror image when ``mirror_average``."""
+    from game_eye.crops import verifier_crop
+    from game_eye.engine import GameEye
+    from game_eye.models import classifier_input
+
+    torch.manual_seed(0)
+    m = build_classifier("resnet18", 2).eval()
+    doc = dict(arch="resnet18", num_classes=2, classes=["close", "not_close"], image_size=64,
+               state_dict=m.state_dict(), score_threshold=0.0, crop_margin=0.8, extra_crop_margins=[0.4, 1.2])
+    img = Image.open(files["shot.png"]).convert("RGB")
+    boxes = [[130.0, 20.0, 170.0, 60.0], [200.0, 300.0, 260.0, 330.0]]
+
+    def logits(margin, mirror=False):
+        crops = [verifier_crop(img, b, 64, margin) for b in boxes]
+        crops = [c.transpose(Image.Transpose.FLIP_LEFT_RIGHT) for c in crops] if mirror else crops
+        with torch.inference_mode():
+            return m(classifier_input(crops))
+
+    views = [logits(0.8), logits(0.4), logits(1.2)]
+    three = torch.softmax(sum(views) / 3, 1).numpy()
+    six = torch.softmax((sum(views) + logits(0.8, True) + logits(0.4, True) + logits(1.2, True)) / 6, 1).numpy()
+    alone = torch.softmax(views[0], 1).numpy()
+    assert np.abs(three - alone).max() > 1e-3                    # the wider and tighter views change the answer
+
+    eye = GameEye(files["ssd"], save_weights(tmp_path / "m.pth", doc), backend=backend, precision="fp32")
+    assert eye.extra_margins == (0.4, 1.2) and eye.info()["resnet"]["extra_crop_margins"] == [0.4, 1.2]
+    np.testing.assert_allclose(eye._probs(img, boxes), three, atol=1e-4)
+    both = GameEye(files["ssd"], save_weights(tmp_path / "mm.pth", {**doc, "mirror_average": True}),
+                   backend=backend, precision="fp32")
+    np.testing.assert_allclose(both._probs(img, boxes), six, atol=1e-4)
+    assert both.verify(img, []) == []
 
 
 def test_detector_class_prior_and_sized_transform():

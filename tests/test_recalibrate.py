@@ -68,6 +68,14 @@ def test_recalibrate_registers_same_weights_with_a_threshold_for_the_new_detecto
     assert _doc(client, "gaa-resnet34", off["version"], tmp_path / "d")["mirror_average"] is False
     assert client.get_run(client.get_model_version("gaa-resnet34", str(off["version"])).run_id
                           ).data.params["mirror_average"] == "False"
+    # further contexts: written into the new version's file, logged, and GameEye scores with them
+    wide = recalibrate(compose_tiny(tmp_path, "resnet34", f"recalibrate.verifier=models:/gaa-resnet34/{mv.version}",
+                                    f"recalibrate.detector=models:/gaa-ssd/{ssd['version']}",
+                                    "recalibrate.extra_crop_margins=[0.55,1.05]"))
+    assert wide["extra_crop_margins"] == [0.55, 1.05] and off["extra_crop_margins"] == []
+    assert _doc(client, "gaa-resnet34", wide["version"], tmp_path / "e")["extra_crop_margins"] == [0.55, 1.05]
+    assert client.get_run(client.get_model_version("gaa-resnet34", str(wide["version"])).run_id
+                          ).data.params["extra_crop_margins"] == "[0.55, 1.05]"
 
 
 def test_cli_names_the_bad_spec_and_leaves_the_registry_alone(tmp_path):
