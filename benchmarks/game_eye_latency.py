@@ -16,6 +16,8 @@ All on the held-out screenshots ``projects/eval_screens/images/*.jpg``, in one r
     models are untrained, whatever weights (b) and (c) load: their latency does not depend on them.
   * (c'') as deployed with the verifier's mirror averaging switched the other way (on for a file
     without ``mirror_average``, off for one with it): what scoring the mirror images costs.
+  * (c''') as deployed with extra crop margins switched the other way (0.55 and 1.05 for a file
+    without ``extra_crop_margins``, none for one with them): what the further contexts cost.
   * stage breakdown of (b) and (c): decode, resize, detector, verifier on K crops.
 
 Latency does not depend on training except through the number of proposals: ``--proposals N``
@@ -38,6 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import REPO, cpu_note, default_weights, eval_images, median, pct, table  # noqa: E402
 
 from game_eye.engine import DEFAULT_TOP_K  # noqa: E402
+
+EXTRA_MARGINS = (0.55, 1.05)   # the further contexts measured on runs Z3's and Z4's pairs (README)
 
 
 def force_proposals(eye, n: int) -> None:
@@ -123,22 +127,25 @@ def main() -> int:
     eye_f = GameEye(ssd, res, num_threads=a.threads, precision="fp32")   # deployed path, float verifier
     eye_m = GameEye(ssd, res, num_threads=a.threads)
     eye_m.mirror_average = not eye_c.mirror_average
+    eye_x = GameEye(ssd, res, num_threads=a.threads)
+    eye_x.extra_margins = () if eye_c.extra_margins else EXTRA_MARGINS
     if n:
-        for e in (eye_b, eye_c, eye_f, eye_m):
+        for e in (eye_b, eye_c, eye_f, eye_m, eye_x):
             force_proposals(e, n)
     print(f"deployed backend: {eye_c.backend}, verifier {eye_c.precision}; first load incl. ONNX export "
           f"(once per weight file): {export_ms:.0f} ms; proposals per screenshot: {n or 'from the files thresholds'}; "
           f"{len(files)} screenshots x {a.warm_reps} passes", flush=True)
 
     # ---- warm, interleaved
-    for e in (eye_b, eye_c, eye_f, eye_m):
+    for e in (eye_b, eye_c, eye_f, eye_m, eye_x):
         e.detect_file(files[0])
-    warm = {"b": [], "c": [], "f": [], "m": []}
+    warm = {"b": [], "c": [], "f": [], "m": [], "x": []}
     mismatches, score_gap = 0, 0.0
     for _ in range(a.warm_reps):
         for f in files:
             eb, ec, ef, em = eye_b.detect_file(f), eye_c.detect_file(f), eye_f.detect_file(f), eye_m.detect_file(f)
-            for k, e in (("b", eb), ("c", ec), ("f", ef), ("m", em)):
+            ex = eye_x.detect_file(f)
+            for k, e in (("b", eb), ("c", ec), ("f", ef), ("m", em), ("x", ex)):
                 warm[k].append(e["elapsed_ms"])
             same = len(eb["detections"]) == len(ef["detections"]) and all(
                 max(abs(u - v) for u, v in zip(x["box"], y["box"])) <= 1 and abs(x["score"] - y["score"]) <= 1e-3
@@ -193,9 +200,10 @@ def main() -> int:
              "b": "(b) own models, plain eager (--backend eager)",
              "c": f"(c) GameEye as deployed (--backend auto -> {eye_c.backend}, verifier {eye_c.precision})",
              "f": "(c') as deployed but --precision fp32",
-             "m": f"(c'') as deployed, mirror averaging {'on' if eye_m.mirror_average else 'off'}"}
+             "m": f"(c'') as deployed, mirror averaging {'on' if eye_m.mirror_average else 'off'}",
+             "x": f"(c''') as deployed, extra crop margins {'on' if eye_x.extra_margins else 'off'}"}
     rows = []
-    for k in "abcfm":
+    for k in "abcfmx":
         w = cold["a"] if k == "a" else warm[k]  # (a) starts a process per screenshot: that is its latency
         rows.append([names[k], median(w), pct(w, 95), median(cold[k]) if cold.get(k) else float("nan"), len(w)])
     print()
@@ -210,6 +218,8 @@ def main() -> int:
         ["(c') / (c): int8 verifier", f"{median(warm['f']) / c50:.2f}x", ""],
         [f"(c'') / (c): mirror averaging {'on' if eye_m.mirror_average else 'off'}",
          f"{median(warm['m']) / c50:.2f}x", ""],
+        [f"(c''') / (c): extra crop margins {'on' if eye_x.extra_margins else 'off'}",
+         f"{median(warm['x']) / c50:.2f}x", ""],
         ["(a) / (c) warm-vs-warm: (a) compute only", f"{median(old_compute) / c50:.1f}x", ""]], "Speed-up"))
     print()
     rows = [[st, median(stages["b"][st]), median(stages["f"][st]), median(stages["c"][st]), pct(stages["c"][st], 95)]

@@ -34,15 +34,18 @@ def test_dataset_benchmark_runs_and_prints_its_table():
 
 
 def test_latency_benchmark_runs_every_setup_on_untrained_default_models():
-    """Smallest run: the old setup (a), eager (b), deployed (c), fp32 (c') and mirror switched (c'')."""
+    """Smallest run: the old setup (a), eager (b), deployed (c), fp32 (c'), mirror switched (c'') and
+    extra crop margins switched (c''')."""
     r = subprocess.run([sys.executable, str(REPO / "benchmarks" / "game_eye_latency.py"), "--images", "2",
                         "--cold-runs", "1", "--old-runs", "1"], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     p50 = {line.split()[0]: float(line.split()[-4].replace(",", "")) for line in r.stdout.splitlines()
-           if line.split()[:1] in (["(a)"], ["(b)"], ["(c)"], ["(c')"], ["(c'')"]) and line.split()[-1].isdigit()}
-    assert set(p50) == {"(a)", "(b)", "(c)", "(c')", "(c'')"}
+           if line.split()[:1] in (["(a)"], ["(b)"], ["(c)"], ["(c')"], ["(c'')"], ["(c''')"])
+           and line.split()[-1].isdigit()}
+    assert set(p50) == {"(a)", "(b)", "(c)", "(c')", "(c'')", "(c''')"}
     assert p50["(a)"] > p50["(c)"] > 0
     assert "mirror averaging on" in r.stdout     # the untrained default verifier file has no mirror key
+    assert "extra crop margins on" in r.stdout   # nor extra margins
 
 
 def test_bot_route_benchmark_runs_all_three_routes_through_a_real_sshd():
