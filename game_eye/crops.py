@@ -22,11 +22,11 @@ EXTRA_MARGINS_KEY = "extra_crop_margins"
 
 
 def _margin(value) -> float:
+    """``value`` as a float; NaN when it is not a number, so the range checks reject it."""
     try:
-        margin = float(value)
+        return float(value)
     except (TypeError, ValueError):
         return float("nan")
-    return margin
 
 
 def crop_margin_of(doc: dict, path: object = "<weights>") -> float:
