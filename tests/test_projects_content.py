@@ -34,7 +34,7 @@ def sources(name, cfg):
 def test_expected_projects_present():
     expected = {"close_plain_x", "close_circle_x", "close_square_x", "close_see_through", "close_varied_x",
                 "neg_text_ja",
-                "neg_text_latin", "neg_ui_icons", "backgrounds", "screens_train", "eval_screens",
+                "neg_text_latin", "neg_counts", "neg_ui_icons", "backgrounds", "screens_train", "eval_screens",
                 "watch_ad_buttons", "neg_game_buttons", "eval_watch_ad", "close_icons", "neg_icons", "eval_designs"}
     assert expected <= set(PROJECTS)
 
@@ -90,6 +90,16 @@ def test_no_forbidden_negative_texts():
         src = (ROOT / name / "generate.py").read_text()
         assert "閉じる" not in src.split('"""', 2)[2]
     assert '"Close"' not in (ROOT / "neg_text_latin" / "generate.py").read_text()
+
+
+def test_counts_never_draw_a_lone_times_sign():
+    """A lone "×" is a close button: neg_counts draws it only with a number beside it."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("neg_counts_generate", ROOT / "neg_counts" / "generate.py")
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    for text in gen.SINGLE_DIGIT + gen.LONGER:
+        assert any(c.isdigit() for c in text) and text.strip("×xX") != "", text
 
 
 def test_eval_projects_are_in_no_training_set():
