@@ -16,8 +16,8 @@ All on the held-out screenshots ``projects/eval_screens/images/*.jpg``, in one r
     models are untrained, whatever weights (b) and (c) load: their latency does not depend on them.
   * (c'') as deployed with the verifier's mirror averaging switched the other way (on for a file
     without ``mirror_average``, off for one with it): what scoring the mirror images costs.
-  * (c''') as deployed with extra crop margins switched the other way (0.55 and 1.05 for a file
-    without ``extra_crop_margins``, none for one with them): what the further contexts cost.
+  * (c''') as deployed with extra crop margins switched the other way (the product's
+    ``model.extra_crop_margins`` for a file without them, none for one with them): what the further contexts cost.
   * stage breakdown of (b) and (c): decode, resize, detector, verifier on K crops.
 
 Latency does not depend on training except through the number of proposals: ``--proposals N``
@@ -36,12 +36,15 @@ import tempfile
 import time
 from pathlib import Path
 
+import yaml
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import REPO, cpu_note, default_weights, eval_images, median, pct, table  # noqa: E402
 
 from game_eye.engine import DEFAULT_TOP_K  # noqa: E402
 
-EXTRA_MARGINS = (0.55, 1.05)   # the further contexts measured on runs Z3's and Z4's pairs (README)
+# the product verifier's further contexts (model.extra_crop_margins), for a file trained without them
+EXTRA_MARGINS = tuple(yaml.safe_load((REPO / "conf" / "model" / "resnet34.yaml").read_text())["extra_crop_margins"])
 
 
 def force_proposals(eye, n: int) -> None:
