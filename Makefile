@@ -2,7 +2,8 @@
 #   make full   set up, then run the whole pipeline on the embedded defaults (experiment full: real models)
 #   make test   set up, then run the test suite
 #   make demo   set up, then run the whole pipeline on the quick experiment (a first look in minutes)
-#   make assets render the icon projects (close_icons, neg_icons, eval_designs) from pinned sources
+#   make assets render the icon projects (close_icons, neg_icons, eval_designs) from pinned sources,
+#               and eval_counts from the held-out fonts
 #   make label-studio  the Label Studio server (own venv) and its SDK, for gaa_mlops.label --server and its tests
 # All are idempotent: a second run skips the setup that is already done.
 
@@ -10,17 +11,19 @@ PY := .venv/bin/python
 SETUP_FREE_GB := 8
 STAMP := .venv/.gaa-setup-$(shell cat setup.cfg pyproject.toml | sha256sum | cut -c1-12)
 
-# Icon projects rendered at setup from pinned sources (nothing rendered is committed): the Iconify
-# sets in projects/_icon_sources (npm ci) and the Debian icon / symbol fonts below.
+# Projects rendered at setup from pinned sources (nothing rendered is committed): the Iconify sets in
+# projects/_icon_sources (npm ci), the Debian icon / symbol fonts below, and for eval_counts the text
+# fonts that no training project draws with (Roboto, Liberation, M+, VL Gothic).
 ICONS := projects/_icon_sources
 FONT_PACKAGES := fonts-font-awesome fonts-fork-awesome fonts-material-design-icons-iconfont fonts-noto-core \
 	fonts-symbola fonts-dejavu-core fonts-noto-color-emoji fonts-elusive-icons fonts-glyphicons-halflings \
-	libjs-bootstrap fonts-ipafont-gothic fonts-ipafont-mincho
+	libjs-bootstrap fonts-ipafont-gothic fonts-ipafont-mincho \
+	fonts-roboto fonts-liberation2 fonts-mplus fonts-vlgothic
 ASSET_INPUTS := $(ICONS)/package-lock.json $(ICONS)/sources.yaml projects/_icons.py $(wildcard projects/_drawing/*.py) \
 	projects/eval_screens/generate.py projects/close_icons/generate.py projects/neg_icons/generate.py \
-	projects/eval_designs/generate.py
+	projects/eval_designs/generate.py projects/eval_counts/generate.py
 ASSET_OUTPUTS := projects/close_icons/images/manifest.json projects/neg_icons/images/manifest.json \
-	projects/eval_designs/annotations.json
+	projects/eval_designs/annotations.json projects/eval_counts/annotations.json
 ASSETS_STAMP := $(ICONS)/.assets-$(shell cat $(ASSET_INPUTS) 2>/dev/null | sha256sum | cut -c1-12)
 
 .PHONY: setup system-packages assets label-studio test test-all demo full bench lint clean-outputs
@@ -51,14 +54,15 @@ $(STAMP):
 	$(PY) -m pip install -q -e ".[test,speed]"
 	@rm -f .venv/.gaa-setup-* && touch $(STAMP)
 
-# close_icons, neg_icons, eval_designs: npm ci of the pinned icon sets, then the three generators
-# (about a minute); skipped while the stamp (lock file + table + generator sources) is current and
+# close_icons, neg_icons, eval_designs, eval_counts: npm ci of the pinned icon sets, then the four
+# generators (about a minute); skipped while the stamp (lock file + table + generator sources) is current and
 # the outputs exist.
 $(ASSETS_STAMP): $(if $(filter-out $(wildcard $(ASSET_OUTPUTS)),$(ASSET_OUTPUTS)),FORCE) | system-packages $(STAMP)
 	cd $(ICONS) && npm ci --no-audit --no-fund --loglevel=error
 	$(PY) projects/close_icons/generate.py
 	$(PY) projects/neg_icons/generate.py
 	$(PY) projects/eval_designs/generate.py
+	$(PY) projects/eval_counts/generate.py
 	@rm -f $(ICONS)/.assets-* && touch $@
 
 assets: $(ASSETS_STAMP)

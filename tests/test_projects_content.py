@@ -1,5 +1,5 @@
 """Checks on the image projects (format the dataset builder relies on): the committed ones and the
-icon projects that `make assets` renders (close_icons, neg_icons, eval_designs).
+projects that `make assets` renders (close_icons, neg_icons, eval_designs, eval_counts).
 
 Run: pytest tests/test_projects_content.py
 """
@@ -14,10 +14,12 @@ import pytest
 import yaml
 from PIL import Image
 
+from tests.test_icon_sources import load_generator
+
 ROOT = Path(__file__).resolve().parents[1] / "projects"
 PROJECTS = sorted(p.parent.name for p in ROOT.glob("*/project.yaml") if not p.parent.name.startswith("_"))
-RENDERED = ("close_icons", "neg_icons", "eval_designs")     # generated at setup, not committed
-EVAL_PROJECTS = ("eval_screens", "eval_watch_ad", "eval_designs")
+RENDERED = ("close_icons", "neg_icons", "eval_designs", "eval_counts")     # generated at setup, not committed
+EVAL_PROJECTS = ("eval_screens", "eval_watch_ad", "eval_designs", "eval_counts")
 
 
 def load(name):
@@ -35,7 +37,8 @@ def test_expected_projects_present():
     expected = {"close_plain_x", "close_circle_x", "close_square_x", "close_see_through", "close_varied_x",
                 "neg_text_ja",
                 "neg_text_latin", "neg_counts", "neg_ui_icons", "backgrounds", "screens_train", "eval_screens",
-                "watch_ad_buttons", "neg_game_buttons", "eval_watch_ad", "close_icons", "neg_icons", "eval_designs"}
+                "watch_ad_buttons", "neg_game_buttons", "eval_watch_ad", "close_icons", "neg_icons", "eval_designs",
+                "eval_counts"}
     assert expected <= set(PROJECTS)
 
 
@@ -93,13 +96,23 @@ def test_no_forbidden_negative_texts():
 
 
 def test_counts_never_draw_a_lone_times_sign():
-    """A lone "×" is a close button: neg_counts draws it only with a number beside it."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("neg_counts_generate", ROOT / "neg_counts" / "generate.py")
-    gen = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gen)
-    for text in gen.SINGLE_DIGIT + gen.LONGER:
+    """A lone "×" is a close button: neg_counts and eval_counts draw it only with a number beside it."""
+    neg, held_out = load_generator("neg_counts"), load_generator("eval_counts")
+    for text in neg.SINGLE_DIGIT + neg.LONGER + held_out.SINGLE + held_out.LONGER + held_out.JAPANESE:
         assert any(c.isdigit() for c in text) and text.strip("×xX") != "", text
+
+
+def test_eval_counts_fonts_are_in_no_training_project():
+    """eval_counts measures counts in fonts the verifier never saw: every font it draws with is one of
+    these families, and no other generator, nor the shared drawing code, names one of them."""
+    families = ("roboto", "liberation", "mplus", "vlgothic", "vl-gothic", "vl-pgothic")
+    for font in load_generator("eval_counts").FONTS:
+        assert any(f in font.lower() for f in families), font
+    others = [p for p in ROOT.glob("*/generate.py") if p.parent.name != "eval_counts"] + \
+        list((ROOT / "_drawing").glob("*.py")) + [ROOT / "_icons.py", ROOT / "_icon_sources" / "sources.yaml"]
+    for path in others:
+        text = path.read_text().lower()
+        assert not [f for f in families if f in text], path
 
 
 def test_eval_projects_are_in_no_training_set():

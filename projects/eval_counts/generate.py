@@ -1,0 +1,172 @@
+"""HELD-OUT count-string screenshots, a false-tap check: NEVER put this project in a training set.
+
+The "×2" of a reward screen or the "x10" of a shop is the text a bot most easily takes for a close
+button: its "×" is one. These screens put count strings where close buttons go, drawn in fonts
+that no training project uses: Roboto (Android's own font), Liberation Sans and Serif, and for the
+Japanese counts M+ 1 / M+ 2 and VL Gothic (Debian's fonts-roboto, fonts-liberation2, fonts-mplus,
+fonts-vlgothic; training draws its text in DejaVu, Noto and IPA).
+
+- 100 screens without a close button. One count sits exactly where the screen's layout puts its X
+  (eval_screens' layouts: the top corners, the card's corner, under the CTA ...), one or two more
+  in the top band, up to two anywhere. Any tap on these is a false tap.
+- 50 screens with a close button (eval_screens' own button sampler), with one to three counts in
+  the top band beside it and up to two anywhere: a tap on a count is a wrong tap.
+
+Counts: single digits (×2 … ×9, x4, X3, 3x), longer ones (×10, ×250, x1.5) and Japanese
+(報酬×2, コイン×5, ガチャ×10) in this file's own looks: plain, outlined, shadowed, on a badge,
+and as bright reward labels. 150 screens, 20 of them 1080x2340, the rest 720x1280; JPEG q80.
+
+Outputs (not committed; `make assets` renders them with the fonts it installs): images/*.jpg and
+annotations.json (COCO, one category "close"; a screen without a button has no annotation).
+
+Run: python projects/eval_counts/generate.py
+"""
+import importlib.util
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+import _drawing as D  # noqa: E402
+
+_spec = importlib.util.spec_from_file_location("eval_screens_generate", HERE.parent / "eval_screens" / "generate.py")
+ES = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(ES)
+
+SEED = 20261207
+N_WITH_CLOSE, N_NO_CLOSE, N_LARGE = 50, 100, 20
+
+_ROBOTO = "/usr/share/fonts/truetype/roboto/unhinted/RobotoTTF/"
+_LIBERATION = "/usr/share/fonts/truetype/liberation2/"
+_MPLUS = "/usr/share/fonts/opentype/mplus/"
+_VL = "/usr/share/fonts/truetype/vlgothic/"
+LATIN_FONTS = [_ROBOTO + f for f in ("Roboto-Regular.ttf", "Roboto-Bold.ttf", "Roboto-Black.ttf",
+                                     "Roboto-BoldItalic.ttf")] + \
+              [_LIBERATION + f for f in ("LiberationSans-Bold.ttf", "LiberationSans-Regular.ttf",
+                                         "LiberationSerif-Bold.ttf")]
+JA_FONTS = [_MPLUS + f for f in ("Mplus1-Bold.otf", "Mplus1-Black.otf", "Mplus2-ExtraBold.otf",
+                                 "Mplus2-Medium.otf")] + [_VL + "VL-Gothic-Regular.ttf", _VL + "VL-PGothic-Regular.ttf"]
+FONTS = LATIN_FONTS + JA_FONTS
+
+SINGLE = ["×2", "×3", "×4", "×5", "×6", "×8", "×9", "x2", "x4", "X3", "3x", "2×"]
+LONGER = ["×10", "×30", "×250", "×999", "x1.5", "x50", "20x"]
+JAPANESE = ["報酬×2", "コイン×5", "ガチャ×10", "経験値×3", "ダイヤ×50", "×2倍"]
+COLOURS = [D.WHITE, D.BLACK, (255, 230, 60), (255, 140, 0), (235, 50, 50), (60, 200, 90), (80, 160, 255)]
+BADGES = [(230, 40, 40), (20, 20, 20), (255, 150, 0), (70, 70, 200)]
+
+
+def count_text(rng) -> tuple[str, str]:
+    """A count and a font that has its glyphs (the Japanese ones only in the Japanese fonts)."""
+    r = rng.random()
+    if r < 0.55:
+        return D.pick(rng, SINGLE), D.pick(rng, FONTS)
+    if r < 0.8:
+        return D.pick(rng, LONGER), D.pick(rng, FONTS)
+    return D.pick(rng, JAPANESE), D.pick(rng, JA_FONTS)
+
+
+def count_sprite(rng, k):
+    """One count in one of four looks, its cap height about that of a close button."""
+    text, font = count_text(rng)
+    px = int(rng.uniform(30, 72) * k)
+    look = rng.random()
+    if look < 0.3:                                   # plain, sometimes a soft shadow
+        col = D.pick(rng, COLOURS)
+        kw = dict(colour=col, shadow=dict(alpha=0.6, blur=2, dx=1, dy=2) if rng.random() < 0.5 else None)
+    elif look < 0.6:                                 # outlined
+        col = D.pick(rng, COLOURS)
+        kw = dict(colour=col, outline=D.WHITE if sum(col) < 300 else D.BLACK,
+                  outline_w=max(1, int(rng.integers(1, 5) * k)))
+    elif look < 0.8:                                 # on a badge
+        kw = dict(colour=D.WHITE, bg=D.pick(rng, BADGES), bg_alpha=float(rng.uniform(0.7, 1.0)),
+                  bg_pad=float(rng.uniform(0.15, 0.35)))
+    else:                                            # bright reward label, thick dark outline
+        kw = dict(colour=D.pick(rng, [(255, 225, 40), (255, 255, 255), (255, 170, 30)]),
+                  outline=D.pick(rng, [(80, 30, 0), D.BLACK, (30, 30, 120)]),
+                  outline_w=max(2, int(rng.integers(3, 7) * k)),
+                  shadow=dict(alpha=0.6, blur=2, dx=2, dy=3) if rng.random() < 0.5 else None)
+    return D.render_text(text, font, px, **kw)
+
+
+def place_count_at_x(rng, scr, taken, pos, k):
+    """Paste a count where the layout would put its close button, visible and clear of the layout's
+    own labels; False if 20 tries found no such count."""
+    W, H = scr.size
+    labels = [b for b in taken if (b[2] - b[0]) * (b[3] - b[1]) < 0.05 * W * H]   # not the card the X sits on
+    for _ in range(20):
+        sp = count_sprite(rng, k)
+        if sp.width >= W // 2:
+            continue
+        x, y = pos(sp.width, sp.height)
+        x, y = int(np.clip(x, 0, W - sp.width)), int(np.clip(y, 0, H - sp.height))
+        if not D.overlaps((x, y, x + sp.width, y + sp.height), labels) and D.contrast(scr, sp, x, y) > 30:
+            D.paste(scr, sp, x, y)
+            taken.append((x, y, x + sp.width, y + sp.height))
+            return True
+    return False
+
+
+def make_screen(rng, W, H, with_close):
+    k = W / 720
+    scr, taken, pos = D.pick(rng, ES.LAYOUTS)(rng, W, H, k)
+    box = None
+    if with_close:
+        for _ in range(10):
+            img, bb = D.close_at_width(ES.eval_close_spec(rng), int(W * rng.uniform(0.035, 0.10)))
+            bw, bh = bb[2] - bb[0], bb[3] - bb[1]
+            bx, by = pos(bw, bh)
+            bx, by = int(np.clip(bx, 0, W - bw)), int(np.clip(by, 0, H - bh))
+            if D.contrast(scr, img, bx - bb[0], by - bb[1]) > 30:
+                break
+        D.paste(scr, img, bx - bb[0], by - bb[1])
+        box = [bx, by, bw, bh]
+        taken.append((bx, by, bx + bw, by + bh))
+    elif not place_count_at_x(rng, scr, taken, pos, k):
+        raise RuntimeError("no count could be drawn where this screen's close button would go")
+    n_top = int(rng.integers(1, 3)) + (1 if with_close else 0)
+    n_any = int(rng.integers(0, 3))
+    for j in range(n_top + n_any):
+        sp = count_sprite(rng, k)
+        area = (0, 0, W, int(H * 0.12)) if j < n_top else (0, 0, W, H)
+        p = D.place_free(rng, sp.size, area, taken, tries=40)
+        if p:
+            D.paste(scr, sp, *p)
+            taken.append((p[0], p[1], p[0] + sp.width, p[1] + sp.height))
+    return scr, box
+
+
+def check_fonts():
+    missing = [f for f in FONTS if not Path(f).is_file()]
+    if missing:
+        raise SystemExit(f"eval_counts: fonts missing: {missing}; `make system-packages` installs them "
+                         "(fonts-roboto, fonts-liberation2, fonts-mplus, fonts-vlgothic)")
+
+
+def main():
+    t0 = time.time()
+    check_fonts()
+    rng = np.random.default_rng(SEED)
+    out = HERE / "images"
+    D.clean_dir(out, "*.jpg")
+    n = N_WITH_CLOSE + N_NO_CLOSE
+    no_close = set(rng.permutation(n)[:N_NO_CLOSE].tolist())
+    large = set(rng.permutation(n)[:N_LARGE].tolist())
+    images, anns = [], []
+    for i in range(n):
+        W, H = (1080, 2340) if i in large else (720, 1280)
+        scr, box = make_screen(rng, W, H, i not in no_close)
+        name = f"images/count_{i:03d}.jpg"
+        D.save_jpeg(scr, HERE / name, quality=80)
+        images.append({"id": i + 1, "file_name": name, "width": W, "height": H})
+        if box:
+            anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": 1, "bbox": [float(v) for v in box],
+                         "area": float(box[2] * box[3]), "iscrowd": 0})
+    D.write_coco(HERE / "annotations.json", images, anns)
+    print(f"eval_counts: {len(images)} screens, {len(anns)} with a close button ({time.time() - t0:.1f}s)")
+
+
+if __name__ == "__main__":
+    main()
