@@ -20,8 +20,9 @@ The result goes on each evaluated model version as ``eval.*`` tags (``eval.watch
 ..., and ``eval.classes``); same evaluation-set digest -> comparable across versions in the registry.
 ``evaluation.project`` is one detection project or a list of them (evaluated together).
 ``evaluation.extra_projects`` are more held-out sets, each evaluated on its own, reported next to it
-under its name (``eval_designs.click_success``, tags ``eval.eval_designs.click_success``, artifacts
-under ``evaluation/eval_designs/``); the promotion gate reads the primary set only.
+under its name (``eval_designs.click_success``, ``eval_counts.false_tap_rate``, tags
+``eval.eval_designs.click_success``, artifacts under ``evaluation/eval_designs/``); the promotion gate
+reads the primary set and the extra sets that ``promote.gate_sets`` names (``field_*``).
 A set that records its screens' designs (``designs.json``, as ``eval_designs`` does) also gets click
 success per design attribute: metrics ``eval_designs.click_success.plate.rsquare`` ..., the table
 ``by_design.json`` and the chart ``by_design.png`` (``gaa_mlops.evaluation.breakdown``).
