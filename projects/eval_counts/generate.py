@@ -2,9 +2,9 @@
 
 The "×2" of a reward screen or the "x10" of a shop is the text a bot most easily takes for a close
 button: its "×" is one. These screens put count strings where close buttons go, drawn in fonts
-that no training project uses: Roboto (Android's own font), Liberation Sans and Serif, and for the
-Japanese counts M+ 1 / M+ 2 and VL Gothic (Debian's fonts-roboto, fonts-liberation2, fonts-mplus,
-fonts-vlgothic; training draws its text in DejaVu, Noto and IPA).
+that no training project uses, black to thin: Roboto (Android's own font), Liberation Sans and
+Serif, and for the Japanese counts M+ 1 / M+ 2 and VL Gothic (Debian's fonts-roboto,
+fonts-liberation2, fonts-mplus, fonts-vlgothic; training draws its text in DejaVu, Noto and IPA).
 
 - 100 screens without a close button. One count sits exactly where the screen's layout puts its X
   (eval_screens' layouts: the top corners, the card's corner, under the CTA ...), one or two more
@@ -43,12 +43,14 @@ _ROBOTO = "/usr/share/fonts/truetype/roboto/unhinted/RobotoTTF/"
 _LIBERATION = "/usr/share/fonts/truetype/liberation2/"
 _MPLUS = "/usr/share/fonts/opentype/mplus/"
 _VL = "/usr/share/fonts/truetype/vlgothic/"
+# thin and light weights too: a hairline "×5" is the count every pair up to Z6 tapped on eval_screens
 LATIN_FONTS = [_ROBOTO + f for f in ("Roboto-Regular.ttf", "Roboto-Bold.ttf", "Roboto-Black.ttf",
-                                     "Roboto-BoldItalic.ttf")] + \
+                                     "Roboto-BoldItalic.ttf", "Roboto-Light.ttf", "Roboto-Thin.ttf")] + \
               [_LIBERATION + f for f in ("LiberationSans-Bold.ttf", "LiberationSans-Regular.ttf",
                                          "LiberationSerif-Bold.ttf")]
 JA_FONTS = [_MPLUS + f for f in ("Mplus1-Bold.otf", "Mplus1-Black.otf", "Mplus2-ExtraBold.otf",
-                                 "Mplus2-Medium.otf")] + [_VL + "VL-Gothic-Regular.ttf", _VL + "VL-PGothic-Regular.ttf"]
+                                 "Mplus2-Medium.otf", "Mplus1-Light.otf", "Mplus2-Thin.otf")] + \
+    [_VL + "VL-Gothic-Regular.ttf", _VL + "VL-PGothic-Regular.ttf"]
 FONTS = LATIN_FONTS + JA_FONTS
 
 SINGLE = ["×2", "×3", "×4", "×5", "×6", "×8", "×9", "x2", "x4", "X3", "3x", "2×"]
