@@ -25,7 +25,9 @@ under its name (``eval_designs.click_success``, ``eval_counts.false_tap_rate``, 
 reads the primary set and the extra sets that ``promote.gate_sets`` names (``field_*``).
 A set that records its screens' designs (``designs.json``, as ``eval_designs`` does) also gets click
 success per design attribute: metrics ``eval_designs.click_success.plate.rsquare`` ..., the table
-``by_design.json`` and the chart ``by_design.png`` (``gaa_mlops.evaluation.breakdown``).
+``by_design.json`` and the chart ``by_design.png`` (``gaa_mlops.evaluation.breakdown``); where it
+records what its screens without a button show (``eval_counts``), the false-tap rate per attribute:
+``eval_counts.false_tap_rate.weight.thin`` ..., ``false_taps_by_design.json`` and ``.png``.
 """
 from __future__ import annotations
 
@@ -47,7 +49,13 @@ from gaa_mlops import registry
 from gaa_mlops.cli import CONF_DIR, prepare_argv, user_errors_in_one_line
 from gaa_mlops.data.digest import dataset_digest
 from gaa_mlops.data.mlflow_dataset import DIGEST_CHARS, GaaDataset
-from gaa_mlops.evaluation.breakdown import breakdown_metrics, breakdown_table, design_breakdown, load_designs
+from gaa_mlops.evaluation.breakdown import (
+    breakdown_metrics,
+    breakdown_table,
+    design_breakdown,
+    false_tap_breakdown,
+    load_designs,
+)
 from gaa_mlops.evaluation.report import breakdown_figure, failure_gallery, operating_curve_figure, pr_curve_figure
 from gaa_mlops.evaluation.runner import metric_name, run_evaluation
 from gaa_mlops.projects import load_project
@@ -160,7 +168,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
 def _log_result(result, prefix: str, folder: str, gallery_size: int, designs: dict | None = None) -> dict[str, float]:
     """Log one evaluation set's metrics (names prefixed with ``prefix``), results table, gallery and
-    curves (under ``folder``), and with ``designs`` (``load_designs``) its click success by design;
+    curves (under ``folder``), and with ``designs`` (``load_designs``) its click success and false-tap
+    rate by design;
     return its finite metrics, prefixed (the by-design ones stay on the run: the summary keeps the
     headline numbers)."""
     finite = {f"{prefix}{k}": v for k, v in result.metrics.items()
@@ -171,6 +180,12 @@ def _log_result(result, prefix: str, folder: str, gallery_size: int, designs: di
         mlflow.log_table(breakdown_table(by_design), f"{folder}/by_design.json")
         log_figure(breakdown_figure(by_design, result.metrics.get("click_success", float("nan"))),
                    f"{folder}/by_design.png")
+    false_taps_by_design = false_tap_breakdown(result.rows, designs) if designs else {}
+    if false_taps_by_design:
+        mlflow.log_metrics(breakdown_metrics(false_taps_by_design, prefix, key="false_tap_rate"))
+        mlflow.log_table(breakdown_table(false_taps_by_design), f"{folder}/false_taps_by_design.json")
+        log_figure(breakdown_figure(false_taps_by_design, result.metrics.get("false_tap_rate", float("nan")),
+                                    key="false_tap_rate"), f"{folder}/false_taps_by_design.png")
     mlflow.log_metrics(finite)
     table = {k: [r[k] if not isinstance(r[k], list) else json.dumps(r[k]) for r in result.rows]
              for k in ("image", "truth", "first_close", "outcome", "hit", "score", "ms")}

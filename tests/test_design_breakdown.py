@@ -1,5 +1,5 @@
-"""Click success by design attribute: the counting, the designs file, and evaluate logging it for a
-set that records its designs (and not for one that does not)."""
+"""Click success and false-tap rate by design attribute: the counting, the designs file, and evaluate
+logging them for a set that records its designs (and not for one that does not)."""
 from __future__ import annotations
 
 import json
@@ -11,7 +11,13 @@ import torch
 from mlflow import MlflowClient
 
 from gaa_mlops.evaluate import evaluate
-from gaa_mlops.evaluation.breakdown import breakdown_metrics, breakdown_table, design_breakdown, load_designs
+from gaa_mlops.evaluation.breakdown import (
+    breakdown_metrics,
+    breakdown_table,
+    design_breakdown,
+    false_tap_breakdown,
+    load_designs,
+)
 from game_eye.models import build_classifier, build_detector
 from game_eye.weights import save_weights
 from tests.conftest import make_tiny_projects
@@ -44,6 +50,29 @@ def test_breakdown_counts_screens_with_a_button_per_attribute_value(tmp_path):
     assert metrics["eval_designs.click_success.see_through.false"] == pytest.approx(1 / 3)
     table = breakdown_table(got)
     assert len(table["attribute"]) == len(metrics) and sum(table["n"]) == 4 * len(got)
+
+
+def test_false_tap_breakdown_counts_screens_without_a_button_per_attribute_value(tmp_path):
+    designs = {tmp_path / f"s{i}.jpg": d for i, d in enumerate([
+        {"weight": "thin", "font": "Roboto"},
+        {"weight": "thin", "font": "Mplus2"},
+        {"weight": "bold", "font": "Roboto"},
+        {"weight": "bold", "font": "Roboto"},
+        {"weight": "thin", "font": "Roboto"},                      # a screen with a button: not counted here
+        {},                                                          # no attributes: not counted
+    ])}
+    outcomes = ["false_tap", "correct_reject", "correct_reject", "correct_reject", "hit", "false_tap"]
+    rows = [_row(tmp_path / f"s{i}.jpg", outcome, truth=outcome == "hit") for i, outcome in enumerate(outcomes)]
+    got = false_tap_breakdown(rows, designs)
+    assert got["weight"] == {"bold": {"n": 2, "n_false_tap": 0, "false_tap_rate": 0.0},
+                             "thin": {"n": 2, "n_false_tap": 1, "false_tap_rate": 0.5}}
+    assert got["font"]["Roboto"] == {"n": 3, "n_false_tap": 1, "false_tap_rate": pytest.approx(1 / 3)}
+    metrics = breakdown_metrics(got, "eval_counts.", key="false_tap_rate")
+    assert metrics["eval_counts.false_tap_rate.weight.thin"] == 0.5 and len(metrics) == 4
+    table = breakdown_table(got)
+    assert set(table) == {"attribute", "value", "n", "n_false_tap", "false_tap_rate"} and sum(table["n"]) == 8
+    assert design_breakdown(rows, designs)["weight"] == {"thin": {"n": 1, "n_hit": 1, "n_wrong_tap": 0, "n_miss": 0,
+                                                                  "click_success": 1.0}}
 
 
 def test_designs_file_is_read_relative_to_its_project_and_a_bad_one_is_named(tmp_path):
@@ -84,7 +113,7 @@ def test_evaluate_logs_click_success_by_design_for_a_set_that_records_its_design
     summary = evaluate(cfg)
     run_id = summary["run_id"]
     metrics = MlflowClient().get_run(run_id).data.metrics
-    # two screens carry a button: s0 (circle) and s1 (none); the third has no design attributes that count
+    # two screens carry a button: s0 (circle) and s1 (none); the third has none, so it counts for false taps
     by_plate = {k: v for k, v in metrics.items() if k.startswith("click_success.plate.")}
     assert set(by_plate) == {"click_success.plate.circle", "click_success.plate.none"}
     hits = sum(by_plate.values())                                   # one screen per plate value
@@ -96,5 +125,7 @@ def test_evaluate_logs_click_success_by_design_for_a_set_that_records_its_design
     assert dict(zip(table["columns"], table["data"][0]))["attribute"] == "plate"
     arts = {a.path for a in MlflowClient().list_artifacts(run_id, "evaluation")}
     assert {"evaluation/by_design.png", "evaluation/by_design.json"} <= arts
+    assert metrics["false_tap_rate.plate.none"] == pytest.approx(metrics["false_tap_rate"])   # the one screen
+    assert {"evaluation/false_taps_by_design.png", "evaluation/false_taps_by_design.json"} <= arts
     assert "evaluation/shots_plain/by_design.json" not in {
         a.path for a in MlflowClient().list_artifacts(run_id, "evaluation/shots_plain")}

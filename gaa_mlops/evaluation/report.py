@@ -92,9 +92,17 @@ def failure_gallery(rows: Sequence[dict], limit: int = 12):
     return fig
 
 
-def breakdown_figure(breakdown: dict, overall: float):
-    """Click success per value of each design attribute (a non-empty ``evaluation.breakdown``), one
-    panel per attribute, bars labelled hits / screens; the dashed line is the whole set's click success."""
+BREAKDOWN_BARS = {   # key -> (the count a bar is labelled with, is a value above the whole set's worse?, x label)
+    "click_success": ("n_hit", False, "click success on screens with a close button (dashed: all of them)"),
+    "false_tap_rate": ("n_false_tap", True, "false-tap rate on screens without a close button (dashed: all of them)"),
+}
+
+
+def breakdown_figure(breakdown: dict, overall: float, key: str = "click_success"):
+    """``key`` (click success, or the false-tap rate of ``false_tap_breakdown``) per value of each design
+    attribute, one panel per attribute, bars labelled count / screens (red: worse than the whole set);
+    the dashed line is the whole set's."""
+    count_key, higher_is_worse, xlabel = BREAKDOWN_BARS[key]
     attrs = list(breakdown)
     heights = [len(breakdown[a]) for a in attrs]
     fig, axes = plt.subplots(len(attrs), 1, figsize=(7, 0.9 + 0.32 * sum(heights) + 0.5 * len(attrs)),
@@ -102,10 +110,11 @@ def breakdown_figure(breakdown: dict, overall: float):
     for ax, attr in zip(axes[:, 0], attrs):
         cells = breakdown[attr]
         names = list(cells)
-        values = [cells[v]["click_success"] for v in names]
-        ax.barh(range(len(names)), values, color=["tab:red" if v < overall else "tab:green" for v in values])
+        values = [cells[v][key] for v in names]
+        worse = [(v > overall) if higher_is_worse else (v < overall) for v in values]
+        ax.barh(range(len(names)), values, color=["tab:red" if w else "tab:green" for w in worse])
         for i, v in enumerate(names):
-            ax.text(values[i] + 0.01, i, f"{cells[v]['n_hit']}/{cells[v]['n']}", va="center", fontsize=7)
+            ax.text(values[i] + 0.01, i, f"{cells[v][count_key]}/{cells[v]['n']}", va="center", fontsize=7)
         ax.set_yticks(range(len(names)))
         ax.set_yticklabels(names, fontsize=8)
         ax.invert_yaxis()
@@ -114,6 +123,6 @@ def breakdown_figure(breakdown: dict, overall: float):
             ax.axvline(overall, color="black", ls="--", lw=1)
         ax.set_title(attr, fontsize=9, loc="left")
         ax.grid(axis="x", alpha=0.3)
-    axes[-1, 0].set_xlabel("click success on screens with a close button (dashed: all of them)")
+    axes[-1, 0].set_xlabel(xlabel)
     fig.tight_layout()
     return fig
