@@ -115,6 +115,20 @@ def test_eval_counts_fonts_are_in_no_training_project():
         assert not [f for f in families if f in text], path
 
 
+def test_eval_counts_record_the_font_and_weight_of_every_screen():
+    """designs.json says in which font and weight each screen draws its counts (evaluate's false-tap
+    rate by weight and font); every weight is there on screens without a button."""
+    path = ROOT / "eval_counts" / "designs.json"
+    assert path.is_file(), f"{path} missing: run `make assets`"
+    designs = json.loads(path.read_text())
+    coco = json.loads((ROOT / "eval_counts" / "annotations.json").read_text())
+    assert [d["file_name"] for d in designs] == [im["file_name"] for im in coco["images"]]
+    assert sum(d["box"] is None for d in designs) == len(coco["images"]) - len(coco["annotations"])
+    families = {"Roboto", "LiberationSans", "LiberationSerif", "Mplus1", "Mplus2", "VL-Gothic", "VL-PGothic"}
+    assert {d["font"] for d in designs} <= families
+    assert {d["weight"] for d in designs if d["box"] is None} == {"thin", "light", "regular", "bold", "black"}
+
+
 def test_eval_projects_are_in_no_training_set():
     sets = ROOT.parent / "conf" / "projects"
     for f in sets.glob("*.yaml"):

@@ -12,16 +12,20 @@ fonts-liberation2, fonts-mplus, fonts-vlgothic; training draws its text in DejaV
 - 50 screens with a close button (eval_screens' own button sampler), with one to three counts in
   the top band beside it and up to two anywhere: a tap on a count is a wrong tap.
 
-Counts: single digits (×2 … ×9, x4, X3, 3x), longer ones (×10, ×250, x1.5) and Japanese
-(報酬×2, コイン×5, ガチャ×10) in this file's own looks: plain, outlined, shadowed, on a badge,
-and as bright reward labels. 150 screens, 20 of them 1080x2340, the rest 720x1280; JPEG q80.
+Each screen draws its counts in one font, as a game does: single digits (×2 … ×9, x4, X3, 3x),
+longer ones (×10, ×250, x1.5) and, in the Japanese fonts, Japanese ones (報酬×2, コイン×5, ガチャ×10),
+in this file's own looks: plain, outlined, shadowed, on a badge, and as bright reward labels.
+150 screens, 20 of them 1080x2340, the rest 720x1280; JPEG q80.
 
-Outputs (not committed; `make assets` renders them with the fonts it installs): images/*.jpg and
-annotations.json (COCO, one category "close"; a screen without a button has no annotation).
+Outputs (not committed; `make assets` renders them with the fonts it installs): images/*.jpg,
+annotations.json (COCO, one category "close"; a screen without a button has no annotation) and
+designs.json (per screen, the font family and weight of its counts: `evaluate` reports the false-tap
+rate per value, e.g. eval_counts.false_tap_rate.weight.thin).
 
 Run: python projects/eval_counts/generate.py
 """
 import importlib.util
+import json
 import sys
 import time
 from pathlib import Path
@@ -48,8 +52,9 @@ LATIN_FONTS = [_ROBOTO + f for f in ("Roboto-Regular.ttf", "Roboto-Bold.ttf", "R
                                      "Roboto-BoldItalic.ttf", "Roboto-Light.ttf", "Roboto-Thin.ttf")] + \
               [_LIBERATION + f for f in ("LiberationSans-Bold.ttf", "LiberationSans-Regular.ttf",
                                          "LiberationSerif-Bold.ttf")]
-JA_FONTS = [_MPLUS + f for f in ("Mplus1-Bold.otf", "Mplus1-Black.otf", "Mplus2-ExtraBold.otf",
-                                 "Mplus2-Medium.otf", "Mplus1-Light.otf", "Mplus2-Thin.otf")] + \
+JA_FONTS = [_MPLUS + f for f in ("Mplus1-Bold.otf", "Mplus1-Black.otf", "Mplus2-ExtraBold.otf", "Mplus2-Black.otf",
+                                 "Mplus2-Medium.otf", "Mplus1-Light.otf", "Mplus2-Light.otf", "Mplus1-Thin.otf",
+                                 "Mplus2-Thin.otf")] + \
     [_VL + "VL-Gothic-Regular.ttf", _VL + "VL-PGothic-Regular.ttf"]
 FONTS = LATIN_FONTS + JA_FONTS
 
@@ -60,19 +65,29 @@ COLOURS = [D.WHITE, D.BLACK, (255, 230, 60), (255, 140, 0), (235, 50, 50), (60, 
 BADGES = [(230, 40, 40), (20, 20, 20), (255, 150, 0), (70, 70, 200)]
 
 
-def count_text(rng) -> tuple[str, str]:
-    """A count and a font that has its glyphs (the Japanese ones only in the Japanese fonts)."""
+WEIGHTS = {"thin": "thin", "light": "light", "regular": "regular", "medium": "regular", "bold": "bold",
+           "bolditalic": "bold", "extrabold": "bold", "black": "black"}
+
+
+def count_text(rng, font: str) -> str:
+    """A count that ``font`` has the glyphs of (Japanese ones only in the Japanese fonts)."""
     r = rng.random()
     if r < 0.55:
-        return D.pick(rng, SINGLE), D.pick(rng, FONTS)
-    if r < 0.8:
-        return D.pick(rng, LONGER), D.pick(rng, FONTS)
-    return D.pick(rng, JAPANESE), D.pick(rng, JA_FONTS)
+        return D.pick(rng, SINGLE)
+    if r < 0.8 or font not in JA_FONTS:
+        return D.pick(rng, LONGER)
+    return D.pick(rng, JAPANESE)
 
 
-def count_sprite(rng, k):
-    """One count in one of four looks, its cap height about that of a close button."""
-    text, font = count_text(rng)
+def font_attributes(font: str) -> dict:
+    """{"font": family, "weight": thin | light | regular | bold | black} of a font file."""
+    family, style = Path(font).stem.rsplit("-", 1)
+    return {"font": family, "weight": WEIGHTS[style.lower()]}
+
+
+def count_sprite(rng, k, font: str):
+    """One count in ``font`` in one of four looks, its cap height about that of a close button."""
+    text = count_text(rng, font)
     px = int(rng.uniform(30, 72) * k)
     look = rng.random()
     if look < 0.3:                                   # plain, sometimes a soft shadow
@@ -93,13 +108,13 @@ def count_sprite(rng, k):
     return D.render_text(text, font, px, **kw)
 
 
-def place_count_at_x(rng, scr, taken, pos, k):
+def place_count_at_x(rng, scr, taken, pos, k, font):
     """Paste a count where the layout would put its close button, visible and clear of the layout's
     own labels; False if 20 tries found no such count."""
     W, H = scr.size
     labels = [b for b in taken if (b[2] - b[0]) * (b[3] - b[1]) < 0.05 * W * H]   # not the card the X sits on
     for _ in range(20):
-        sp = count_sprite(rng, k)
+        sp = count_sprite(rng, k, font)
         if sp.width >= W // 2:
             continue
         x, y = pos(sp.width, sp.height)
@@ -111,9 +126,18 @@ def place_count_at_x(rng, scr, taken, pos, k):
     return False
 
 
-def make_screen(rng, W, H, with_close):
+def fonts_by_weight() -> dict[str, list[str]]:
+    """The fonts of each weight, so that a screen draws a weight first: each gets about a fifth."""
+    out: dict[str, list[str]] = {}
+    for font in FONTS:
+        out.setdefault(font_attributes(font)["weight"], []).append(font)
+    return out
+
+
+def make_screen(rng, W, H, with_close, by_weight):
     k = W / 720
     scr, taken, pos = D.pick(rng, ES.LAYOUTS)(rng, W, H, k)
+    font = D.pick(rng, by_weight[D.pick(rng, sorted(by_weight))])
     box = None
     if with_close:
         for _ in range(10):
@@ -126,18 +150,18 @@ def make_screen(rng, W, H, with_close):
         D.paste(scr, img, bx - bb[0], by - bb[1])
         box = [bx, by, bw, bh]
         taken.append((bx, by, bx + bw, by + bh))
-    elif not place_count_at_x(rng, scr, taken, pos, k):
+    elif not place_count_at_x(rng, scr, taken, pos, k, font):
         raise RuntimeError("no count could be drawn where this screen's close button would go")
     n_top = int(rng.integers(1, 3)) + (1 if with_close else 0)
     n_any = int(rng.integers(0, 3))
     for j in range(n_top + n_any):
-        sp = count_sprite(rng, k)
+        sp = count_sprite(rng, k, font)
         area = (0, 0, W, int(H * 0.12)) if j < n_top else (0, 0, W, H)
         p = D.place_free(rng, sp.size, area, taken, tries=40)
         if p:
             D.paste(scr, sp, *p)
             taken.append((p[0], p[1], p[0] + sp.width, p[1] + sp.height))
-    return scr, box
+    return scr, box, font_attributes(font)
 
 
 def check_fonts():
@@ -156,17 +180,20 @@ def main():
     n = N_WITH_CLOSE + N_NO_CLOSE
     no_close = set(rng.permutation(n)[:N_NO_CLOSE].tolist())
     large = set(rng.permutation(n)[:N_LARGE].tolist())
-    images, anns = [], []
+    by_weight = fonts_by_weight()
+    images, anns, designs = [], [], []
     for i in range(n):
         W, H = (1080, 2340) if i in large else (720, 1280)
-        scr, box = make_screen(rng, W, H, i not in no_close)
+        scr, box, design = make_screen(rng, W, H, i not in no_close, by_weight)
         name = f"images/count_{i:03d}.jpg"
         D.save_jpeg(scr, HERE / name, quality=80)
         images.append({"id": i + 1, "file_name": name, "width": W, "height": H})
         if box:
             anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": 1, "bbox": [float(v) for v in box],
                          "area": float(box[2] * box[3]), "iscrowd": 0})
+        designs.append({"file_name": name, "box": box, **design})
     D.write_coco(HERE / "annotations.json", images, anns)
+    (HERE / "designs.json").write_text(json.dumps(designs, indent=0, ensure_ascii=False) + "\n")
     print(f"eval_counts: {len(images)} screens, {len(anns)} with a close button ({time.time() - t0:.1f}s)")
 
 
