@@ -55,8 +55,8 @@ $(STAMP):
 	@rm -f .venv/.gaa-setup-* && touch $(STAMP)
 
 # close_icons, neg_icons, eval_designs, eval_counts: npm ci of the pinned icon sets, then the four
-# generators (about a minute); skipped while the stamp (lock file + table + generator sources) is current and
-# the outputs exist.
+# generators (about a minute); skipped while the stamp (lock file + table + generator sources) is
+# current and the outputs exist.
 $(ASSETS_STAMP): $(if $(filter-out $(wildcard $(ASSET_OUTPUTS)),$(ASSET_OUTPUTS)),FORCE) | system-packages $(STAMP)
 	cd $(ICONS) && npm ci --no-audit --no-fund --loglevel=error
 	$(PY) projects/close_icons/generate.py

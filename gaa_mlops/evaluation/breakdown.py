@@ -6,7 +6,7 @@ attribute (e.g. ``eval_designs.click_success.plate.rsquare``) with a bar chart, 
 the buttons on rounded squares or one icon set's glyphs says so without a notebook.
 
 Click success counts the screens with a close button. A set whose screens without one record what
-they show instead (``eval_counts``: the count drawn where the X would be, its font, weight and look)
+they show instead (``eval_counts``: the font family and weight its count strings are drawn in)
 also gets the false-tap rate per value (``eval_counts.false_tap_rate.weight.thin``). Only attributes
 with a few values count (``max_values``): per-glyph success over 300 screens would be noise.
 """
