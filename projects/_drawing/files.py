@@ -30,6 +30,16 @@ def clean_dir(path: Path, pattern: str):
         p.unlink()
 
 
+def add_screen(images: list, annotations: list, file_name: str, width: int, height: int, box=None):
+    """Append one screenshot to the COCO ``images`` list (ids from 1, in order) and its close
+    button's ``box`` [x, y, w, h], when it has one, to ``annotations`` (category 1)."""
+    image_id = len(images) + 1
+    images.append({"id": image_id, "file_name": file_name, "width": width, "height": height})
+    if box:
+        annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": 1,
+                            "bbox": [float(v) for v in box], "area": float(box[2] * box[3]), "iscrowd": 0})
+
+
 def write_coco(path: Path, images: list, annotations: list, categories=None):
     """The project's COCO file (gaa_mlops.data.coco's writer, one key a line); ``categories``
     defaults to the single class close (id 1)."""

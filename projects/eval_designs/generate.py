@@ -134,10 +134,7 @@ def main():
         scr, box, design = make_screen(rng, held, W, H, i not in no_close)
         name = f"images/design_{i:03d}.jpg"
         D.save_jpeg(scr, HERE / name, quality=80)
-        images.append({"id": i + 1, "file_name": name, "width": W, "height": H})
-        if box:
-            anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": 1, "bbox": [float(v) for v in box],
-                         "area": float(box[2] * box[3]), "iscrowd": 0})
+        D.add_screen(images, anns, name, W, H, box)
         designs.append({"file_name": name, "box": box, **(design or {})})
     D.write_coco(HERE / "annotations.json", images, anns)
     (HERE / "designs.json").write_text(json.dumps(designs, indent=0) + "\n")

@@ -161,10 +161,7 @@ def main():
         scr, box = make_screen(rng, W, H, i not in no_close)
         name = f"images/train_{i:03d}.jpg"
         D.save_jpeg(scr, HERE / name)
-        images.append({"id": i + 1, "file_name": name, "width": W, "height": H})
-        if box:
-            anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": 1, "bbox": [float(v) for v in box],
-                         "area": float(box[2] * box[3]), "iscrowd": 0})
+        D.add_screen(images, anns, name, W, H, box)
     D.write_coco(HERE / "annotations.json", images, anns)
     print(f"{len(images)} screens, {len(anns)} close buttons")
 
