@@ -47,7 +47,7 @@ _ROBOTO = "/usr/share/fonts/truetype/roboto/unhinted/RobotoTTF/"
 _LIBERATION = "/usr/share/fonts/truetype/liberation2/"
 _MPLUS = "/usr/share/fonts/opentype/mplus/"
 _VL = "/usr/share/fonts/truetype/vlgothic/"
-# thin and light weights too: a hairline "×5" is the count every pair up to Z6 tapped on eval_screens
+# every weight from black to thin: fonts_by_weight lets each screen draw its weight first
 LATIN_FONTS = [_ROBOTO + f for f in ("Roboto-Regular.ttf", "Roboto-Bold.ttf", "Roboto-Black.ttf",
                                      "Roboto-BoldItalic.ttf", "Roboto-Light.ttf", "Roboto-Thin.ttf")] + \
               [_LIBERATION + f for f in ("LiberationSans-Bold.ttf", "LiberationSans-Regular.ttf",
@@ -138,19 +138,8 @@ def make_screen(rng, W, H, with_close, by_weight):
     k = W / 720
     scr, taken, pos = D.pick(rng, ES.LAYOUTS)(rng, W, H, k)
     font = D.pick(rng, by_weight[D.pick(rng, sorted(by_weight))])
-    box = None
-    if with_close:
-        for _ in range(10):
-            img, bb = D.close_at_width(ES.eval_close_spec(rng), int(W * rng.uniform(0.035, 0.10)))
-            bw, bh = bb[2] - bb[0], bb[3] - bb[1]
-            bx, by = pos(bw, bh)
-            bx, by = int(np.clip(bx, 0, W - bw)), int(np.clip(by, 0, H - bh))
-            if D.contrast(scr, img, bx - bb[0], by - bb[1]) > 30:
-                break
-        D.paste(scr, img, bx - bb[0], by - bb[1])
-        box = [bx, by, bw, bh]
-        taken.append((bx, by, bx + bw, by + bh))
-    elif not place_count_at_x(rng, scr, taken, pos, k, font):
+    box = ES.place_close(rng, scr, taken, pos) if with_close else None
+    if not with_close and not place_count_at_x(rng, scr, taken, pos, k, font):
         raise RuntimeError("no count could be drawn where this screen's close button would go")
     n_top = int(rng.integers(1, 3)) + (1 if with_close else 0)
     n_any = int(rng.integers(0, 3))

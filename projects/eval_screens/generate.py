@@ -239,23 +239,28 @@ def lay_corner(rng, W, H, k):
 LAYOUTS = [lay_interstitial, lay_video, lay_playable, lay_store, lay_reward, lay_corner]
 
 
+def place_close(rng, scr, taken, pos):
+    """Draw one of this set's close buttons where the layout's ``pos`` puts it (up to 10 designs
+    tried until one stands out from the background); return its body box [x, y, w, h]."""
+    W, H = scr.size
+    for _ in range(10):
+        img, bb = D.close_at_width(eval_close_spec(rng), int(W * rng.uniform(0.035, 0.10)))
+        bw, bh = bb[2] - bb[0], bb[3] - bb[1]
+        bx, by = pos(bw, bh)
+        bx, by = int(np.clip(bx, 0, W - bw)), int(np.clip(by, 0, H - bh))
+        x, y = bx - bb[0], by - bb[1]
+        if D.contrast(scr, img, x, y) > 30:
+            break
+    D.paste(scr, img, x, y)
+    taken.append((bx, by, bx + bw, by + bh))
+    return [bx, by, bw, bh]
+
+
 def make_screen(rng, W, H, with_close):
     k = W / 720
     lay = D.pick(rng, LAYOUTS)
     scr, taken, pos = lay(rng, W, H, k)
-    box = None
-    if with_close:
-        for _ in range(10):
-            img, bb = D.close_at_width(eval_close_spec(rng), int(W * rng.uniform(0.035, 0.10)))
-            bw, bh = bb[2] - bb[0], bb[3] - bb[1]
-            bx, by = pos(bw, bh)
-            bx, by = int(np.clip(bx, 0, W - bw)), int(np.clip(by, 0, H - bh))
-            x, y = bx - bb[0], by - bb[1]
-            if D.contrast(scr, img, x, y) > 30:
-                break
-        D.paste(scr, img, x, y)
-        box = [bx, by, bw, bh]
-        taken.append((bx, by, bx + bw, by + bh))
+    box = place_close(rng, scr, taken, pos) if with_close else None
     # hard distractors: always some in the top band (where X's live), more when there is no X
     n_top = int(rng.integers(1, 3)) + (1 if not with_close else 0)
     n_any = int(rng.integers(1, 5))
