@@ -59,5 +59,5 @@ from .core import (  # noqa: F401
 )
 from .files import add_screen, clean_dir, save_jpeg, save_sprites, write_coco  # noqa: F401
 from .icons import GLYPHS, render_icon  # noqa: F401
-from .screens import button, contrast, dim, overlaps, paste, place_free, rounded_card  # noqa: F401
+from .screens import button, contrast, dim, overlaps, paste, paste_free, place_free, rounded_card  # noqa: F401
 from .text import render_text, text_on, text_sprite_style  # noqa: F401

@@ -73,3 +73,14 @@ def place_free(rng, size, area, taken, tries=30):
         if not overlaps((x, y, x + w, y + h), taken):
             return x, y
     return None
+
+
+def paste_free(rng, screen, sprite, area, taken, tries=30) -> bool:
+    """Paste ``sprite`` at a free place inside ``area`` (``place_free``) and add its box to ``taken``;
+    False, and nothing pasted, when ``tries`` found none."""
+    xy = place_free(rng, sprite.size, area, taken, tries)
+    if xy is None:
+        return False
+    paste(screen, sprite, *xy)
+    taken.append((xy[0], xy[1], xy[0] + sprite.width, xy[1] + sprite.height))
+    return True

@@ -110,10 +110,7 @@ def make_screen(rng, held, W, H, with_close):
         else:
             sp = ES.hard_distractor(rng, k)
         area = (0, 0, W, int(H * 0.1)) if j < n_top else (0, 0, W, H)
-        p = D.place_free(rng, sp.size, area, taken, tries=40)
-        if p:
-            D.paste(scr, sp, *p)
-            taken.append((p[0], p[1], p[0] + sp.width, p[1] + sp.height))
+        D.paste_free(rng, scr, sp, area, taken, tries=40)
     return scr, box, design
 
 

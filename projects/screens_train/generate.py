@@ -143,10 +143,7 @@ def make_screen(rng, W, H, with_close):
     for j in range(n):
         sp = distractor(rng, k)
         area = (0, 0, W, int(H * 0.12)) if j == 0 else (0, 0, W, H)  # one distractor near the top edge
-        pos = D.place_free(rng, sp.size, area, taken)
-        if pos:
-            D.paste(scr, sp, *pos)
-            taken.append((pos[0], pos[1], pos[0] + sp.width, pos[1] + sp.height))
+        D.paste_free(rng, scr, sp, area, taken)
     return scr, box
 
 
