@@ -89,6 +89,7 @@ class Dataset(_Group):
     button_width_fraction: Optional[tuple[Annotated[float, Field(gt=0.0, le=1.0)],
                                           Annotated[float, Field(gt=0.0, le=1.0)]]] = None
     corner_fraction: Optional[Fraction] = None
+    distractor_top_fraction: Optional[Fraction] = None
     card_fraction: Optional[Fraction] = None
     extra_close: Optional[tuple[NonNegativeInt, NonNegativeInt]] = None
     screen_sizes: Optional[list[tuple[PositiveInt, PositiveInt]]] = None

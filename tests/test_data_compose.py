@@ -1,11 +1,12 @@
-"""Screen composition: the interstitial card layout (``card_fraction``)."""
+"""Screen composition: the interstitial card layout (``card_fraction``) and distractors in the top
+band (``distractor_top_fraction``)."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from gaa_mlops.data.assets import Assets
-from gaa_mlops.data.compose import _card_close_position, compose_screen
+from gaa_mlops.data.compose import _card_close_position, _top_band_position, compose_screen
 from gaa_mlops.projects import load_projects
 
 RECIPE = {"screen_sizes": [[1280, 720]], "no_close_fraction": 0.0, "distractors": [1, 2],
@@ -71,3 +72,44 @@ def test_extra_close_adds_separate_boxes_only_when_asked(assets):
         for i, a in enumerate(boxes):           # never on top of each other
             for b in boxes[i + 1:]:
                 assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]
+
+
+def test_no_distractor_top_fraction_draws_the_same_screens_as_before(assets):
+    for (a, ba, _), (b, bb, _) in zip(_screens(assets, RECIPE),
+                                      _screens(assets, {**RECIPE, "distractor_top_fraction": 0.0})):
+        assert np.array_equal(a, b) and ba == bb
+
+
+def _top_ink_row(with_sprites, without_sprites):
+    """The first output row where the distractors changed the screen."""
+    changed = np.abs(with_sprites.astype(int) - without_sprites.astype(int)).max(axis=(1, 2)) > 5
+    return int(np.argmax(changed)) if changed.any() else None
+
+
+def test_distractors_on_top_go_where_close_buttons_go(assets):
+    """Every screen whose distractors all go on top has ink in its top band (0.05 of the width: 3 px
+    of 96 here); the same screens with distractors anywhere mostly do not."""
+    recipe = {**RECIPE, "no_close_fraction": 1.0, "distractors": [2, 2]}
+    bare = _screens(assets, {**recipe, "distractors": [0, 0]}, n=12)
+    on_top = _screens(assets, {**recipe, "distractor_top_fraction": 1.0}, n=12)
+    anywhere = _screens(assets, recipe, n=12)
+    for (a, boxes, _), (b, _, _) in zip(on_top, bare):
+        assert boxes == [] and _top_ink_row(a, b) <= 4
+    rows = [_top_ink_row(a, b) for (a, _, _), (b, _, _) in zip(anywhere, bare)]
+    assert sum(r is None or r > 4 for r in rows) >= 6
+
+
+def test_top_band_positions_are_mostly_the_corners():
+    rng = np.random.default_rng(0)
+    rw, rh, dw, dh = 720, 1280, 60.0, 40.0
+    corners = {"left": 0, "right": 0, "along": 0}
+    for _ in range(300):
+        x, y = _top_band_position(rng, rw, rh, dw, dh)
+        assert 0 <= y <= 0.05 * rw and 0 <= x <= rw - dw + 1
+        if x <= 0.05 * rw:
+            corners["left"] += 1
+        elif x >= rw - 0.05 * rw - dw:
+            corners["right"] += 1
+        else:
+            corners["along"] += 1
+    assert corners["left"] > corners["along"] and corners["right"] > corners["along"] > 0

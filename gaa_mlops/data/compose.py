@@ -4,7 +4,8 @@ model's input size.
 A screen is composed on a virtual phone screen (``screen_sizes``, [H, W]): a background, 0..1 close
 sprite (``no_close_fraction`` of screens have none) ``button_width_fraction`` of the screen wide,
 ``corner_fraction`` of them in a top corner, and ``distractors`` not_close sprites (some next to the
-close button, some of its size). ``card_fraction`` of the screens (default 0) are interstitials: the
+close button, some of its size, ``distractor_top_fraction`` of the others (default 0) in the top band
+where close buttons go, most in its corners). ``card_fraction`` of the screens (default 0) are interstitials: the
 background is sometimes dimmed and a dialog card (solid panel with a picture band) covers the middle;
 a close button then sits on the card's top corner, half outside it (the commonest interstitial
 layout, and an X straddling a hard edge looks like no sprite on a flat patch), or inside the card's
@@ -128,6 +129,21 @@ def _draw_card(rng: np.random.Generator, assets: Assets, canvas: Image.Image) ->
     return (x0, y0, x0 + cw, y0 + ch)
 
 
+def _top_band_position(rng: np.random.Generator, rw: int, rh: int, dw: float, dh: float) -> tuple[float, float]:
+    """Top-left of a distractor's visible box (``dw`` x ``dh``) in the screen's top band, inset as a
+    corner close button is: in the top-left or top-right corner, or (one time in three) anywhere
+    along the top. A count or a glyph there sits exactly where the bot looks for its X."""
+    inset_x, inset_y = uniform(rng, (0.0, 0.05)) * rw, uniform(rng, (0.0, 0.05)) * rw
+    where = int(rng.integers(3))
+    if where == 0:
+        x = inset_x
+    elif where == 1:
+        x = rw - inset_x - dw
+    else:
+        x = rng.uniform(0, max(1.0, rw - dw))
+    return max(0.0, x), min(inset_y, max(0.0, rh - dh))
+
+
 def _card_close_position(rng: np.random.Generator, card: Box, vis: tuple[int, int, int, int]) -> tuple[float, float]:
     """Top-left paste position of a close sprite (visible box ``vis``) on a card's top corner."""
     vx1, vy1, vx2, vy2 = vis
@@ -197,6 +213,7 @@ def compose_screen(rng: np.random.Generator, assets: Assets, recipe: dict[str, A
 
     if assets.has_sprites(NEGATIVE):
         lo, hi = (int(v) for v in recipe.get("distractors", [2, 8]))
+        top_share = float(recipe.get("distractor_top_fraction", 0.0))
         placed: list[Box] = []
         for _ in range(int(rng.integers(lo, hi + 1))):
             sprite, aug = assets.sprite(rng, NEGATIVE)
@@ -209,6 +226,8 @@ def compose_screen(rng: np.random.Generator, assets: Assets, recipe: dict[str, A
                 d = augment_sprite(rng, sprite, aug, width, use_scale=True)
             bx1, by1, bx2, by2 = visible_box(d)
             dw, dh = bx2 - bx1, by2 - by1
+            # drawn only when asked for: recipes without it keep their random stream (and datasets)
+            on_top = top_share > 0 and not near and rng.random() < top_share
             for _try in range(6):
                 if near:
                     cb = close_box
@@ -220,6 +239,8 @@ def compose_screen(rng: np.random.Generator, assets: Assets, recipe: dict[str, A
                         x, y = cb[2] + gap, cb[1] + rng.uniform(-0.3, 0.3) * dh
                     else:              # below
                         x, y = cb[0] + rng.uniform(-0.5, 0.5) * dw, cb[3] + gap
+                elif on_top:
+                    x, y = _top_band_position(rng, rw, rh, dw, dh)
                 else:
                     x, y = rng.uniform(0, max(1.0, rw - dw)), rng.uniform(0, max(1.0, rh - dh))
                 box = (x, y, x + dw, y + dh)
