@@ -13,13 +13,12 @@ STAMP := .venv/.gaa-setup-$(shell cat setup.cfg pyproject.toml | sha256sum | cut
 
 # Projects rendered at setup from pinned sources (nothing rendered is committed): the Iconify sets in
 # projects/_icon_sources (npm ci), the Debian icon / symbol fonts below, and for eval_counts the text
-# fonts that no training project draws with (Roboto, Liberation, M+, VL Gothic). Lato, Inter and Open
-# Sans are the thin weights of neg_counts (committed sprites; installed so that its generator runs).
+# fonts that no training project draws with (Roboto, Liberation, M+, VL Gothic).
 ICONS := projects/_icon_sources
 FONT_PACKAGES := fonts-font-awesome fonts-fork-awesome fonts-material-design-icons-iconfont fonts-noto-core \
 	fonts-symbola fonts-dejavu-core fonts-noto-color-emoji fonts-elusive-icons fonts-glyphicons-halflings \
 	libjs-bootstrap fonts-ipafont-gothic fonts-ipafont-mincho \
-	fonts-roboto fonts-liberation2 fonts-mplus fonts-vlgothic fonts-lato fonts-inter fonts-open-sans
+	fonts-roboto fonts-liberation2 fonts-mplus fonts-vlgothic
 ASSET_INPUTS := $(ICONS)/package-lock.json $(ICONS)/sources.yaml projects/_icons.py $(wildcard projects/_drawing/*.py) \
 	projects/eval_screens/generate.py projects/close_icons/generate.py projects/neg_icons/generate.py \
 	projects/eval_designs/generate.py projects/eval_counts/generate.py

@@ -4,8 +4,7 @@ The "×2" of a reward screen or the "x10" of a shop is the text a bot most easil
 button: its "×" is one. These screens put count strings where close buttons go, drawn in fonts
 that no training project uses, black to thin: Roboto (Android's own font), Liberation Sans and
 Serif, and for the Japanese counts M+ 1 / M+ 2 and VL Gothic (Debian's fonts-roboto,
-fonts-liberation2, fonts-mplus, fonts-vlgothic; training draws its text in DejaVu, Noto,
-IPA, and for thin counts Lato, Inter and Open Sans).
+fonts-liberation2, fonts-mplus, fonts-vlgothic; training draws its text in DejaVu, Noto and IPA).
 
 - 100 screens without a close button. One count sits exactly where the screen's layout puts its X
   (eval_screens' layouts: the top corners, the card's corner, under the CTA ...), one or two more

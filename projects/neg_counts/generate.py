@@ -1,8 +1,6 @@
 """Count-string negatives (not_close): the "×" of a count ("×5", "x10", "2×", "×1000") with its
 number beside it, in DejaVu, Noto Sans / Serif / Display and IPA Gothic, plain, outlined, shadowed,
-on a pill, and in the thick-outlined bright look of game reward labels; then the same counts in
-hairline, thin and light weights (Lato, Inter, Open Sans, DejaVu ExtraLight, IPA), whose "×" has
-strokes as thin as a drawn close X's.
+on a pill, and in the thick-outlined bright look of game reward labels.
 
 A lone "×" is a close button, so the verifier can only tell "×5" from one by the number next to
 it. Single-digit counts are the hardest (before this project a from-scratch verifier passed the
@@ -31,17 +29,10 @@ FONTS = list(D.FONT_LATIN.values()) + [D.FONT_JA["gothic"], D.FONT_JA["pgothic"]
                         "NotoSansDisplay-Regular.ttf")]
 BOLD_FONTS = [D.FONT_LATIN["sans_bold"], D.FONT_LATIN["sans_cond_bold"], _NOTO + "NotoSans-Bold.ttf",
               _NOTO + "NotoSansDisplay-Bold.ttf", _NOTO + "NotoSerif-Bold.ttf"]
-THIN_FONTS = ["/usr/share/fonts/truetype/lato/Lato-" + w + ".ttf" for w in ("Hairline", "Thin", "Light")] + [
-    "/usr/share/fonts/opentype/inter/Inter-" + w + ".otf" for w in ("Thin", "ExtraLight", "Light")] + [
-    "/usr/share/fonts/truetype/open-sans/OpenSans-" + w + ".ttf" for w in ("Light", "CondLight")] + [
-    D.FONT_LATIN["light"]]
-THIN_FONTS_JA = [D.FONT_JA["gothic"], D.FONT_JA["pgothic"], D.FONT_JA["mincho"]]  # IPA's "×" is a hairline
-THIN_JA = ["×2倍", "経験値×5", "ボーナス×3", "×3回"]
 COLS = [D.WHITE, D.WHITE, D.BLACK, (255, 220, 0), (255, 150, 0), (230, 40, 40), D.GREYS[1]] + D.COLOURS
 REWARD_FILLS = [(255, 220, 0), (255, 170, 20), (255, 255, 255), (120, 230, 80), (255, 120, 160)]
 REWARD_OUTLINES = [(90, 40, 0), (0, 0, 0), (120, 20, 20), (30, 30, 110)]
-COPIES = {"single": 10, "longer": 5, "thin_single": 6, "thin_longer": 2, "thin_ja": 3}
-THIN_LOOKS = (0, 0, 2, 3)  # text_sprite_style kinds: plain, plain, shadowed, on a pill (an outline thickens)
+COPIES = {"single": 10, "longer": 5}
 
 
 def reward_style(rng) -> dict:
@@ -63,14 +54,6 @@ def main():
         else:
             font, kw = D.pick(rng, FONTS), D.text_sprite_style(rng, i, COLS, max_outline=4)
         img = D.render_text(text, font, int(rng.integers(28, 96)), **kw)
-        out.append(D.fit_long_side(img, 48, 128))
-    # drawn after the others so that the first 200 sprites keep their random stream
-    thin_items = (SINGLE_DIGIT * COPIES["thin_single"] + LONGER * COPIES["thin_longer"]
-                  + THIN_JA * COPIES["thin_ja"])
-    for i, text in enumerate(thin_items):
-        fonts = THIN_FONTS + THIN_FONTS_JA if text.replace("×", "").isascii() else THIN_FONTS_JA
-        kw = D.text_sprite_style(rng, THIN_LOOKS[i % len(THIN_LOOKS)], COLS)
-        img = D.render_text(text, D.pick(rng, fonts), int(rng.integers(28, 96)), **kw)
         out.append(D.fit_long_side(img, 48, 128))
     D.save_sprites(HERE, out, "count")
     print(f"{len(out)} sprites")
