@@ -191,10 +191,12 @@ def test_eval_designs_draw_from_heldout_sources_only():
     designs = json.loads(path.read_text())
     coco = json.loads((ROOT / "eval_designs" / "annotations.json").read_text())
     with_box = [d for d in designs if d["box"]]
-    assert len(with_box) == len(coco["annotations"]) == 200 and len(designs) == 300
+    assert len(with_box) == len(coco["annotations"]) == 600 and len(designs) == 900
     used = {d["source"] for d in with_box}
     assert all(srcs[s].role == "heldout" for s in used), used
     assert len(used) >= 6
+    # both bare X's and X's the glyph encloses in a circle or square, each reported on its own
+    assert {d["enclosed"] for d in with_box} == {True, False}
     trained = {r["source"] for n in ("close_icons", "neg_icons") for r in manifest(n)}
     assert not used & trained
 

@@ -8,17 +8,19 @@ of the screen width; the screens reuse eval_screens' layouts (interstitial card,
 playable, store page, reward screen, corner layout; its own seed here) and placement (mostly the
 top corners, also the card's corner, under the CTA, anywhere). Distractors: the held-out sets'
 non-close glyphs in the same styles (plus, info, play, chevrons, ...) and eval_screens' text and
-icon distractors (×2, メ, x2, plus-in-circle ...). 200 screens carry exactly one close button,
-100 none; 250 are 720x1280, 50 are 1080x2340; JPEG q80.
+icon distractors (×2, メ, x2, plus-in-circle ...). 600 screens carry exactly one close button,
+300 none; 750 are 720x1280, 150 are 1080x2340; JPEG q80. 600 buttons put one run's standard error near
+1 point (200 left it near 2, as large as the differences between recipes).
 
 Outputs (not committed; `make assets` renders them): images/*.jpg, annotations.json (COCO, one
 category "close", box = the button body without its shadow) and designs.json (per screen: source,
-glyph and style of its button, for error analysis by design).
+glyph, whether the glyph encloses its X, and style of its button, for error analysis by design).
 
 Run: python projects/eval_designs/generate.py
 """
 import importlib.util
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -35,9 +37,12 @@ ES = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(ES)
 
 SEED = 20261201
-N_CLOSE, N_NO_CLOSE, N_LARGE = 200, 100, 50
+N_CLOSE, N_NO_CLOSE, N_LARGE = 600, 300, 150
 WIDTH = (0.035, 0.095)          # button body width / screen width
 WIDTH_OK = (0.031, 0.102)       # what is kept (the content test allows 0.03..0.105)
+# a glyph that draws its own frame around the X (close-circle, xmark-square, x-octagon, remove-sign):
+# the diary's "X in a circle", recorded so each run reports it apart from the bare X's
+ENCLOSED_GLYPH = re.compile(r"circle|square|octagon|diamond|sign")
 
 
 class HeldOut:
@@ -61,7 +66,9 @@ class HeldOut:
         if base is None or (neg and IC.x_likeness(base) > IC.X_LIKE_MAX):
             return None
         img, bb = IC.button_at_width(base, st, int(width), g.colour)
-        return img, bb, dict(source=sid, glyph=IC.glyph_label(g), plate=st["plate"], effect=st["effect"] or "",
+        label = IC.glyph_label(g)
+        return img, bb, dict(source=sid, glyph=label, enclosed=bool(ENCLOSED_GLYPH.search(label)),
+                             plate=st["plate"], effect=st["effect"] or "",
                              knockout=st["knockout"], see_through=st["fill"] is not None and st["fill_alpha"] < 1)
 
     def close_button(self, rng, width):
