@@ -1,14 +1,14 @@
 """Click success by design: on a project that records what it drew on each screen, where do the
 models fail? ``eval_designs`` writes ``designs.json`` (one entry per screen: ``file_name`` relative to
-the project, ``box``, and for a screen with a close button its ``source``, ``glyph``, ``plate``,
-``effect``, ``knockout``, ``see_through``); ``evaluate`` reports click success per value of each
+the project, ``box``, and for a screen with a close button its ``source``, ``glyph``, ``enclosed``,
+``plate``, ``effect``, ``knockout``, ``see_through``); ``evaluate`` reports click success per value of each
 attribute (e.g. ``eval_designs.click_success.plate.rsquare``) with a bar chart, so a run that misses
 the buttons on rounded squares or one icon set's glyphs says so without a notebook.
 
 Click success counts the screens with a close button. A set whose screens without one record what
 they show instead (``eval_counts``: the font family and weight its count strings are drawn in)
 also gets the false-tap rate per value (``eval_counts.false_tap_rate.weight.thin``). Only attributes
-with a few values count (``max_values``): per-glyph success over 300 screens would be noise.
+with a few values count (``max_values``): per-glyph success over a few hundred buttons would be noise.
 """
 from __future__ import annotations
 
