@@ -24,6 +24,7 @@ Only the ``close`` class is calibrated this way; other classes keep their crop t
 from __future__ import annotations
 
 import multiprocessing as mp
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -37,6 +38,7 @@ from gaa_mlops.evaluation.metrics import CLOSE, Proposal, verifier_operating_cur
 from game_eye.engine import GameEye
 
 SETTINGS = ("screen_no_close_fraction", "max_false_tap_rate", "max_wrong_tap_rate")
+COMPOSE_AHEAD_PER_WORKER = 4  # screens composed ahead of the verifier, per worker
 SCREEN_SEED = 7_000_001       # default screen_seed; not a dataset seed: no calibration screen is a training screen
 # 0.5, 0.8, then 1 - 10^-x for x = 1.0, 1.1, ... 5.0: even steps on the plot's -log10(1 - t) axis
 THRESHOLD_GRID = tuple([0.5, 0.8] + [float(1 - 10 ** -x) for x in np.round(np.arange(1.0, 5.01, 0.1), 1)])
@@ -65,7 +67,16 @@ def compose_calibration_screens(assets: Assets, screen_recipe: dict[str, Any], n
         return
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
     with ctx.Pool(workers, initializer=_init_composer, initargs=(assets, recipe)) as pool:
-        yield from pool.imap(_compose_in_worker, ((seed, i) for i in range(n)), chunksize=4)
+        # A bounded window, not pool.imap: imap composes ahead without limit, and when the verifier is
+        # the slower side (more crop margins) the full-resolution screens pile up here until the
+        # process runs out of memory (24 GiB at 4 margins on 6400 screens).
+        pending: deque = deque()
+        for i in range(n):
+            pending.append(pool.apply_async(_compose_in_worker, ((seed, i),)))
+            if len(pending) >= workers * COMPOSE_AHEAD_PER_WORKER:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
 
 
 def _compose_indexed(assets: Assets, recipe: dict[str, Any], seed: int, i: int):
