@@ -192,6 +192,31 @@ def test_x_likeness_separates_x_from_plus():
     assert IC.x_likeness(plus) < 0.1
 
 
+def test_encloses_tells_a_framed_x_from_a_bare_one():
+    from PIL import Image, ImageDraw
+
+    def x_glyph(width):
+        img = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
+        d = ImageDraw.Draw(img)
+        d.line([(16, 16), (48, 48)], fill=(0, 0, 0, 255), width=width)
+        d.line([(48, 16), (16, 48)], fill=(0, 0, 0, 255), width=width)
+        return img
+
+    bare, heavy = x_glyph(5), x_glyph(14)
+    circled = x_glyph(5)
+    ImageDraw.Draw(circled).ellipse([2, 2, 61, 61], outline=(0, 0, 0, 255), width=4)
+    boxed = x_glyph(5)
+    ImageDraw.Draw(boxed).rectangle([2, 2, 61, 61], outline=(0, 0, 0, 255), width=4)
+    knocked_out = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
+    ImageDraw.Draw(knocked_out).ellipse([2, 2, 61, 61], fill=(0, 0, 0, 255))
+    knocked_out.putalpha(Image.fromarray(np.asarray(knocked_out.getchannel("A"))
+                                         - np.asarray(x_glyph(5).getchannel("A"))))
+    assert not IC.encloses(bare) and not IC.encloses(heavy)
+    assert IC.ring_coverage(heavy) > IC.ring_coverage(bare)
+    assert IC.encloses(circled) and IC.encloses(boxed) and IC.encloses(knocked_out)
+    assert IC.ring_coverage(Image.new("RGBA", (8, 8), (0, 0, 0, 0))) == 0.0
+
+
 def test_training_draws_plated_buttons_more_often_than_eval_designs():
     assert set(IC.TRAIN_PLATES) == set(IC.PLATES)
     for plate in ("rsquare", "square", "pill"):

@@ -20,7 +20,6 @@ Run: python projects/eval_designs/generate.py
 """
 import importlib.util
 import json
-import re
 import sys
 import time
 from pathlib import Path
@@ -40,9 +39,6 @@ SEED = 20261201
 N_CLOSE, N_NO_CLOSE, N_LARGE = 600, 300, 150
 WIDTH = (0.035, 0.095)          # button body width / screen width
 WIDTH_OK = (0.031, 0.102)       # what is kept (the content test allows 0.03..0.105)
-# a glyph that draws its own frame around the X (close-circle, xmark-square, x-octagon, remove-sign):
-# the diary's "X in a circle", recorded so each run reports it apart from the bare X's
-ENCLOSED_GLYPH = re.compile(r"circle|square|octagon|diamond|sign")
 
 
 class HeldOut:
@@ -55,6 +51,7 @@ class HeldOut:
         self.negs = {sid: [g for g, _ in IC.pick_negatives(s, rng, n_random=24, cap=60)]
                      for sid, s in self.sources.items()}
         self.negs = {k: v for k, v in self.negs.items() if v}
+        self._encloses: dict = {}
 
     def _button(self, rng, pool, width, neg=False):
         sid = D.pick(rng, sorted(pool))
@@ -67,9 +64,19 @@ class HeldOut:
             return None
         img, bb = IC.button_at_width(base, st, int(width), g.colour)
         label = IC.glyph_label(g)
-        return img, bb, dict(source=sid, glyph=label, enclosed=bool(ENCLOSED_GLYPH.search(label)),
+        return img, bb, dict(source=sid, glyph=label, enclosed=None if neg else self.encloses(src, g),
                              plate=st["plate"], effect=st["effect"] or "",
                              knockout=st["knockout"], see_through=st["fill"] is not None and st["fill_alpha"] < 1)
+
+    def encloses(self, src, g) -> bool:
+        """Whether the glyph draws a frame around its X (close-circle, xmark-square, remove-sign): the
+        diary's "X in a circle", recorded so that each run reports it apart from the bare X's. Measured
+        on the glyph's full-size render: a name can mislead (a multiplication-sign is a bare ×)."""
+        key = (src.id, g.name)
+        if key not in self._encloses:
+            full = IC.render_glyph(src, g.name)
+            self._encloses[key] = full is not None and IC.encloses(full)
+        return self._encloses[key]
 
     def close_button(self, rng, width):
         return self._button(rng, self.close, width)
