@@ -124,6 +124,7 @@ def test_eval_counts_record_the_font_and_weight_of_every_screen():
     coco = json.loads((ROOT / "eval_counts" / "annotations.json").read_text())
     assert [d["file_name"] for d in designs] == [im["file_name"] for im in coco["images"]]
     assert sum(d["box"] is None for d in designs) == len(coco["images"]) - len(coco["annotations"])
+    assert (len(designs), len(coco["annotations"])) == (400, 100)   # 300 screens without a button
     families = {"Roboto", "LiberationSans", "LiberationSerif", "Mplus1", "Mplus2", "VL-Gothic", "VL-PGothic"}
     assert {d["font"] for d in designs} <= families
     assert {d["weight"] for d in designs if d["box"] is None} == {"thin", "light", "regular", "bold", "black"}

@@ -6,16 +6,17 @@ that no training project uses, black to thin: Roboto (Android's own font), Liber
 Serif, and for the Japanese counts M+ 1 / M+ 2 and VL Gothic (Debian's fonts-roboto,
 fonts-liberation2, fonts-mplus, fonts-vlgothic; training draws its text in DejaVu, Noto and IPA).
 
-- 100 screens without a close button. One count sits exactly where the screen's layout puts its X
+- 300 screens without a close button (one false tap is 0.33 points; at 100, two runs of one recipe
+  were 1 and 3 false taps apart). One count sits exactly where the screen's layout puts its X
   (eval_screens' layouts: the top corners, the card's corner, under the CTA ...), one or two more
   in the top band, up to two anywhere. Any tap on these is a false tap.
-- 50 screens with a close button (eval_screens' own button sampler), with one to three counts in
+- 100 screens with a close button (eval_screens' own button sampler), with one to three counts in
   the top band beside it and up to two anywhere: a tap on a count is a wrong tap.
 
 Each screen draws its counts in one font, as a game does: single digits (×2 … ×9, x4, X3, 3x),
 longer ones (×10, ×250, x1.5) and, in the Japanese fonts, Japanese ones (報酬×2, コイン×5, ガチャ×10),
 in this file's own looks: plain, outlined, shadowed, on a badge, and as bright reward labels.
-150 screens, 20 of them 1080x2340, the rest 720x1280; JPEG q80.
+400 screens, 60 of them 1080x2340, the rest 720x1280; JPEG q80.
 
 Outputs (not committed; `make assets` renders them with the fonts it installs): images/*.jpg,
 annotations.json (COCO, one category "close"; a screen without a button has no annotation) and
@@ -41,7 +42,7 @@ ES = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(ES)
 
 SEED = 20261207
-N_WITH_CLOSE, N_NO_CLOSE, N_LARGE = 50, 100, 20
+N_WITH_CLOSE, N_NO_CLOSE, N_LARGE = 100, 300, 60
 
 _ROBOTO = "/usr/share/fonts/truetype/roboto/unhinted/RobotoTTF/"
 _LIBERATION = "/usr/share/fonts/truetype/liberation2/"
